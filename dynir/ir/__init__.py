@@ -1,0 +1,1 @@
+"""IR helpers shared by every level: types, constants, context, printing."""
