@@ -1,0 +1,1 @@
+"""Model importers: ONNX (``dynir.importers.onnx``); the builder API lives in ``dynir.builder``."""
