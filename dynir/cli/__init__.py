@@ -1,0 +1,1 @@
+"""Command-line tools: ``dynir-opt`` (opt.py) and ``dynir`` (main.py)."""
