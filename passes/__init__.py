@@ -1,8 +1,10 @@
 """dynir's passes, one per file; ``PASSES`` maps each flag name to its class.
 
 A pass is an xDSL ``ModulePass`` (a frozen dataclass whose fields are its options).
-Add a pass by writing ``passes/<name>.py`` and one line here; plugins add theirs
-through the ``dynir.plugins`` entry points (see ``dynir/plugins.py``).
+Add a pass by writing ``passes/<name>.py`` and one line in ``PASSES``; code outside
+dynir calls ``register_pass`` (in-process) or ships a plugin through the
+``dynir.plugins`` entry points (see ``dynir/plugins.py`` and ``docs/pass-authoring.md``).
+``dynir.pipeline.pass_registry()`` joins these with xDSL's passes.
 """
 
 from __future__ import annotations
@@ -22,5 +24,22 @@ def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
 
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "lower-to-loops": _lazy("lower_to_loops", "LowerToLoopsPass"),
 }
 """dynir's own passes by flag name (``fuse-elementwise`` -> ``FuseElementwisePass``)."""
+
+
+def register_pass(pass_class: type[ModulePass]) -> type[ModulePass]:
+    """Register ``pass_class`` under its ``name`` for this process; usable as a decorator.
+
+    Raises ``ValueError`` when the name is taken: passes are never silently replaced.
+    """
+    if pass_class.name in PASSES:
+        raise ValueError(f"a pass named '{pass_class.name}' is already registered")
+    PASSES[pass_class.name] = lambda: pass_class
+    return pass_class
+
+
+def unregister_pass(name: str) -> None:
+    """Remove an in-process registration (tests use it to clean up)."""
+    PASSES.pop(name, None)

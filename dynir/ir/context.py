@@ -19,9 +19,10 @@ import dynir.ir.constants  # noqa: F401  (installs the blob store before any par
 
 def dynir_dialects() -> list[Dialect]:
     """dynir's own dialects, in IR-level order."""
+    from dynir.dialects.fusion import Fusion
     from dynir.dialects.nn import NN
 
-    return [NN]
+    return [NN, Fusion]
 
 
 def xdsl_dialects() -> list[Dialect]:

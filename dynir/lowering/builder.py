@@ -1,0 +1,242 @@
+"""``KernelBuilder``: appends loop-level IR (scf/memref/arith/math) to a block.
+
+Loops are context managers, so kernels read like the loops they build::
+
+    kb = KernelBuilder(func_body)
+    with kb.loop(kb.dim(out, 0)) as (i, body):
+        with body.loop(kb.dim(out, 1)) as (j, inner):
+            inner.store(inner.load(x, [i, j]), out, [i, j])
+
+Index arithmetic uses ``index``; boolean tensors live in memory as ``i8`` (numpy's
+layout) and are ``i1`` in registers: ``load``/``store`` convert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from xdsl.dialects import arith, func, memref, scf
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    TensorType,
+    i1,
+    i8,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+
+INDEX = IndexType()
+
+
+def memref_type(t: TensorType) -> MemRefType:
+    """The buffer type of a tensor type (``i1`` is stored as ``i8``)."""
+    element = t.element_type
+    if element == i1:
+        element = i8
+    return MemRefType(element, t.get_shape())
+
+
+@dataclass
+class _Constants:
+    """Constants live at the top of the kernel's entry block, so they dominate every
+    use, and each (value, type) is made once."""
+
+    entry: Block
+    cache: dict[tuple[object, str], SSAValue] = field(default_factory=dict[tuple[object, str], SSAValue])
+
+    def get(self, value: int | float, element: Attribute) -> SSAValue:
+        key = (value, str(element))
+        if key not in self.cache:
+            attr = FloatAttr(float(value), element) if isinstance(value, float) else IntegerAttr(int(value), element)  # type: ignore[arg-type]
+            op = arith.ConstantOp(attr)
+            first = self.entry.first_op
+            if first is None:
+                self.entry.add_op(op)
+            else:
+                self.entry.insert_op_before(op, first)
+            self.cache[key] = op.result
+        return self.cache[key]
+
+
+@dataclass
+class KernelBuilder:
+    block: Block
+    constants: _Constants | None = None
+
+    def __post_init__(self) -> None:
+        if self.constants is None:
+            self.constants = _Constants(self.block)
+
+    def add(self, op: Operation) -> SSAValue:
+        self.block.add_op(op)
+        return op.results[0] if op.results else None  # type: ignore[return-value]
+
+    def child(self, block: Block) -> KernelBuilder:
+        return KernelBuilder(block, self.constants)
+
+    # constants ------------------------------------------------------------------
+    def index(self, value: int) -> SSAValue:
+        assert self.constants is not None
+        return self.constants.get(int(value), INDEX)
+
+    def float_const(self, value: float, element: Attribute) -> SSAValue:
+        assert self.constants is not None
+        return self.constants.get(float(value), element)
+
+    def int_const(self, value: int, element: Attribute) -> SSAValue:
+        assert self.constants is not None
+        return self.constants.get(int(value), element)
+
+    # sizes ----------------------------------------------------------------------
+    def dim(self, buffer: SSAValue, axis: int) -> SSAValue:
+        t = buffer.type
+        assert isinstance(t, MemRefType)
+        size = t.get_shape()[axis]
+        if size != DYNAMIC_INDEX:
+            return self.index(size)
+        return self.add(memref.DimOp(buffer, self.index(axis)))
+
+    def dims(self, buffer: SSAValue) -> list[SSAValue]:
+        t = buffer.type
+        assert isinstance(t, MemRefType)
+        return [self.dim(buffer, a) for a in range(t.get_num_dims())]
+
+    # loops ----------------------------------------------------------------------
+    @contextmanager
+    def loop(
+        self, upper: SSAValue, lower: SSAValue | None = None, step: SSAValue | None = None
+    ) -> Iterator[tuple[SSAValue, KernelBuilder]]:
+        """``for iv in range(lower, upper, step)`` without loop-carried values."""
+        body = Block(arg_types=[INDEX])
+        inner = self.child(body)
+        yield body.args[0], inner
+        body.add_op(scf.YieldOp())
+        self.add(scf.ForOp(lower or self.index(0), upper, step or self.index(1), [], Region(body)))
+
+    @contextmanager
+    def reduction_loop(
+        self, upper: SSAValue, init: Sequence[SSAValue], lower: SSAValue | None = None
+    ) -> Iterator[tuple[SSAValue, list[SSAValue], KernelBuilder, list[SSAValue]]]:
+        """A loop carrying ``init``; append the next values to the yielded list ``next_``.
+        After the ``with`` block, ``results`` (the same list object, refilled) holds the
+        loop's results."""
+        body = Block(arg_types=[INDEX, *[v.type for v in init]])
+        inner = self.child(body)
+        next_: list[SSAValue] = []
+        yield body.args[0], list(body.args[1:]), inner, next_
+        if len(next_) != len(init):
+            raise ValueError("reduction_loop: yield one value per carried value")
+        body.add_op(scf.YieldOp(*next_))
+        loop = scf.ForOp(lower or self.index(0), upper, self.index(1), list(init), Region(body))
+        self.block.add_op(loop)
+        next_[:] = list(loop.results)
+
+    def loop_nest(self, uppers: Sequence[SSAValue]) -> tuple[list[SSAValue], KernelBuilder]:
+        """Perfect nest over ``uppers`` (outermost first); returns the ivs and the
+        innermost body's builder. The loops are closed when the kernel is finished."""
+        ivs: list[SSAValue] = []
+        kb: KernelBuilder = self
+        for upper in uppers:
+            body = Block(arg_types=[INDEX])
+            loop = scf.ForOp(kb.index(0), upper, kb.index(1), [], Region(body))
+            kb.add(loop)
+            body.add_op(scf.YieldOp())
+            ivs.append(body.args[0])
+            kb = _BeforeTerminator(body, kb.constants)
+        return ivs, kb
+
+    # memory ---------------------------------------------------------------------
+    def load(self, buffer: SSAValue, indices: Sequence[SSAValue], *, as_bool: bool = False) -> SSAValue:
+        value = self.add(memref.LoadOp.get(buffer, list(indices)))
+        if as_bool:
+            zero = self.int_const(0, i8)
+            value = self.add(arith.CmpiOp(value, zero, "ne"))
+        return value
+
+    def store(self, value: SSAValue, buffer: SSAValue, indices: Sequence[SSAValue]) -> None:
+        if value.type == i1:
+            value = self.add(arith.ExtUIOp(value, i8))
+        self.add(memref.StoreOp.get(value, buffer, list(indices)))
+
+    # index arithmetic -----------------------------------------------------------
+    def addi(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.AddiOp(a, b))
+
+    def subi(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.SubiOp(a, b))
+
+    def muli(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.MuliOp(a, b))
+
+    def divsi(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.DivSIOp(a, b))
+
+    def remsi(self, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.RemSIOp(a, b))
+
+    def select(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.add(arith.SelectOp(cond, a, b))
+
+    def cmpi(self, a: SSAValue, b: SSAValue, predicate: str) -> SSAValue:
+        return self.add(arith.CmpiOp(a, b, predicate))
+
+    def broadcast_index(
+        self, buffer: SSAValue, out_indices: Sequence[SSAValue], leading: int | None = None
+    ) -> list[SSAValue]:
+        """Indices into ``buffer`` for output position ``out_indices`` under numpy
+        broadcasting (trailing alignment; size-1 dims read index 0). With ``leading``,
+        only the first ``leading`` dims of ``buffer`` take part (batch dims of a matmul)."""
+        t = buffer.type
+        assert isinstance(t, MemRefType)
+        shape = t.get_shape() if leading is None else t.get_shape()[:leading]
+        offset = len(out_indices) - len(shape)
+        indices: list[SSAValue] = []
+        for axis, size in enumerate(shape):
+            iv = out_indices[axis + offset]
+            if size == 1:
+                indices.append(self.index(0))
+            elif size == DYNAMIC_INDEX:
+                # A dynamic dim may be 1 at run time and broadcast: clamp to 0 then.
+                is_one = self.cmpi(self.dim(buffer, axis), self.index(1), "eq")
+                indices.append(self.select(is_one, self.index(0), iv))
+            else:
+                indices.append(iv)
+        return indices
+
+
+class _BeforeTerminator(KernelBuilder):
+    """A builder that inserts before its block's terminator (for ``loop_nest``)."""
+
+    def add(self, op: Operation) -> SSAValue:
+        last = self.block.last_op
+        assert last is not None
+        self.block.insert_op_before(op, last)
+        return op.results[0] if op.results else None  # type: ignore[return-value]
+
+
+
+def new_kernel(
+    name: str, input_types: Sequence[TensorType], output_types: Sequence[TensorType]
+) -> tuple[func.FuncOp, KernelBuilder, list[SSAValue], list[SSAValue]]:
+    """An empty kernel ``func.func @name(inputs..., outputs...)`` on memrefs, its body
+    builder and its input/output buffers. Finish it with ``finish_kernel``."""
+    arg_types = [memref_type(t) for t in [*input_types, *output_types]]
+    body = Block(arg_types=arg_types)
+    kernel = func.FuncOp(name, (arg_types, []), Region(body), visibility="private")
+    args = list(body.args)
+    n = len(input_types)
+    return kernel, KernelBuilder(body), args[:n], args[n:]
+
+
+def finish_kernel(kb: KernelBuilder) -> None:
+    kb.block.add_op(func.ReturnOp())
+
+
+def is_integer_type(element: Attribute) -> bool:
+    return isinstance(element, IntegerType | IndexType)

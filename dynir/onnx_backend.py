@@ -1,0 +1,130 @@
+"""dynir as an ONNX backend (``onnx.backend.base.Backend``), for the conformance suite.
+
+``onnx.backend.test.BackendTest(dynir.onnx_backend, __name__)`` runs the node and model
+tests shipped inside the ``onnx`` package through dynir::
+
+    rep = dynir.onnx_backend.prepare(model, "CPU")          # imports (and compiles)
+    outputs = rep.run([x, y])
+
+``target="interpret"`` runs the reference interpreter; ``target="cpu"`` compiled code
+(once the CPU backend is present). Inputs that ops need at import time (Reshape's
+``shape``, Slice's ``starts`` ... fed as graph inputs by the node tests) are handled by
+value specialisation: when the import asks for such an input, the model is re-imported
+with those inputs pinned to the values of the call, and cached by value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep
+
+from dynir.importers.onnx import import_onnx
+from dynir.importers.onnx.registry import OnnxImportError
+from dynir.interpreter import interpret
+from xdsl.dialects.builtin import ModuleOp
+
+TARGETS = ("interpret", "cpu")
+
+
+class DynirBackendRep(BackendRep):
+    """A prepared model: one specialisation per set of pinned input values."""
+
+    def __init__(self, model: onnx.ModelProto, target: str) -> None:
+        self.model = model
+        self.target = target
+        self.input_names = _graph_input_names(model)
+        self._generic: ModuleOp | None = None
+        self._generic_error: OnnxImportError | None = None
+        self._specialised: dict[bytes, tuple[ModuleOp, list[int]]] = {}
+        try:
+            self._generic = import_onnx(model)
+        except OnnxImportError as e:
+            if not _needs_pinned_inputs(e):
+                raise
+            self._generic_error = e
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        arrays = _as_list(inputs, self.input_names)
+        if self._generic is not None:
+            return tuple(self._execute(self._generic, arrays))
+        module, kept = self._specialise(arrays)
+        return tuple(self._execute(module, [arrays[i] for i in kept]))
+
+    def _specialise(self, arrays: list[np.ndarray]) -> tuple[ModuleOp, list[int]]:
+        # Pin every integer input (shapes, axes, indices of ranges...) to its value.
+        pinned = {
+            i: a for i, a in enumerate(arrays) if a.dtype.kind in "iu" and a.size <= 4096
+        }
+        key = b"".join(
+            str(i).encode() + a.dtype.str.encode() + str(a.shape).encode() + a.tobytes()
+            for i, a in pinned.items()
+        )
+        if key not in self._specialised:
+            known = {self.input_names[i]: a for i, a in pinned.items()}
+            module = import_onnx(self.model, known_inputs=known)
+            kept = [i for i in range(len(arrays)) if i not in pinned]
+            self._specialised[key] = (module, kept)
+        return self._specialised[key]
+
+    def _execute(self, module: ModuleOp, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self.target == "interpret":
+            return interpret(module, *arrays)
+        from dynir.compiler import compile_module  # the CPU backend
+
+        return compile_module(module)(*arrays)
+
+
+class DynirBackend(Backend):
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return device.upper() == "CPU"
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return device.upper() == "CPU"
+
+    @classmethod
+    def prepare(
+        cls, model: onnx.ModelProto, device: str = "CPU", target: str = "interpret", **kwargs: Any
+    ) -> DynirBackendRep:
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+        return DynirBackendRep(model, target)
+
+    @classmethod
+    def run_model(
+        cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU", **kwargs: Any
+    ) -> tuple[np.ndarray, ...]:
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(
+        cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU", outputs_info: Any = None, **kwargs: Any
+    ) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError("dynir runs whole models; use run_model")
+
+
+def _graph_input_names(model: onnx.ModelProto) -> list[str]:
+    initializers = {t.name for t in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in initializers]
+
+
+def _needs_pinned_inputs(error: OnnxImportError) -> bool:
+    return "must be known at import time" in str(error)
+
+
+def _as_list(inputs: Any, names: list[str]) -> list[np.ndarray]:
+    if isinstance(inputs, dict):
+        return [np.asarray(inputs[n]) for n in names]
+    return [np.asarray(a) for a in inputs]
+
+
+prepare = DynirBackend.prepare
+run_model = DynirBackend.run_model
+run_node = DynirBackend.run_node
+supports_device = DynirBackend.supports_device
+is_compatible = DynirBackend.is_compatible
