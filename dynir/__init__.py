@@ -3,6 +3,7 @@
 Public API (each loads its machinery on first use)::
 
     dynir.import_onnx(path_or_model) -> ModuleOp
+    dynir.compile(model, target="cpu") -> CompiledModel
     dynir.interpret(module, *arrays) -> list[np.ndarray]
     dynir.parse(text) -> ModuleOp / dynir.print_ir(module) -> str
 """
@@ -21,6 +22,8 @@ _LAZY = {
     "make_context": ("dynir.ir.context", "make_context"),
     "builder": ("dynir.builder", None),
     "Preprocess": ("dynir.preprocess", "Preprocess"),
+    "compile": ("dynir.compiler", "compile"),
+    "CompiledModel": ("dynir.runtime.compiled_model", "CompiledModel"),
 }
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Requires: a module whose host functions hold ``nn`` ops and ``fusion.group``s.
 Guarantees: every compute op of a host function sits in a group whose ``kernel``
-property names a private ``func.func`` of ``scf``/``memref``/``arith``/``math`` ops
+property names a ``func.func`` of ``scf``/``memref``/``arith``/``math`` ops
 (inputs then outputs, destination-passing). Constants stay in the host function and
 reach kernels as buffers. Ops left outside groups are first wrapped one per group.
 
@@ -23,7 +23,7 @@ After::
       }
       func.return %0 : tensor<?x4xf32>
     }
-    func.func private @relu_0(%a: memref<?x4xf32>, %out: memref<?x4xf32>) {
+    func.func @relu_0(%a: memref<?x4xf32>, %out: memref<?x4xf32>) {
       scf.for ... { memref.load ... arith.maximumf ... memref.store ... }
       func.return
     }

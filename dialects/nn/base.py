@@ -39,6 +39,10 @@ DIM_NAMES = "nn.dim_names"
 """Function-argument attribute: an array of strings naming each dim (``""`` = unnamed).
 Arguments whose dims carry the same name share that symbolic size at run time."""
 
+VALUE_NAME = "nn.name"
+"""Function argument/result attribute: the model's name for that input or output
+(the ONNX graph input/output name); ``CompiledModel.run`` takes and returns these."""
+
 
 class NNOp(IRDLOperation):
     """Base of every ``nn`` op (see module doc)."""

@@ -228,7 +228,7 @@ def new_kernel(
     builder and its input/output buffers. Finish it with ``finish_kernel``."""
     arg_types = [memref_type(t) for t in [*input_types, *output_types]]
     body = Block(arg_types=arg_types)
-    kernel = func.FuncOp(name, (arg_types, []), Region(body), visibility="private")
+    kernel = func.FuncOp(name, (arg_types, []), Region(body))
     args = list(body.args)
     n = len(input_types)
     return kernel, KernelBuilder(body), args[:n], args[n:]
