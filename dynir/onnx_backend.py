@@ -128,3 +128,13 @@ run_model = DynirBackend.run_model
 run_node = DynirBackend.run_node
 supports_device = DynirBackend.supports_device
 is_compatible = DynirBackend.is_compatible
+
+
+class CompiledBackend(DynirBackend):
+    """The same backend running JIT-compiled CPU code (``target="cpu"``)."""
+
+    @classmethod
+    def prepare(
+        cls, model: onnx.ModelProto, device: str = "CPU", target: str = "cpu", **kwargs: Any
+    ) -> DynirBackendRep:
+        return super().prepare(model, device, target=target, **kwargs)

@@ -8,17 +8,33 @@ semantics (see ``base.py``). One module per op family; ``NN`` collects them.
 
 from xdsl.ir import Dialect
 
-from dynir.dialects.nn import constant, contraction, elementwise, normalization, pooling, reduction, shape
+from dynir.dialects.nn import (
+    activation,
+    constant,
+    contraction,
+    elementwise,
+    indexing,
+    layout,
+    normalization,
+    pooling,
+    reduction,
+    resize,
+    shape,
+)
 from dynir.dialects.nn.base import DIM_NAMES, NNOp
 
 ALL_OPS = [
     *constant.OPS,
     *elementwise.OPS,
+    *activation.OPS,
     *reduction.OPS,
     *normalization.OPS,
     *contraction.OPS,
     *pooling.OPS,
+    *resize.OPS,
     *shape.OPS,
+    *layout.OPS,
+    *indexing.OPS,
 ]
 
 NN = Dialect("nn", ALL_OPS, [])

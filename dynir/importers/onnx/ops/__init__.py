@@ -1,3 +1,13 @@
 """Converters by op family; importing this package registers them all."""
 
-from dynir.importers.onnx.ops import contraction, elementwise, normalization, pooling, reduction, shape  # noqa: F401
+from dynir.importers.onnx.ops import (  # noqa: F401
+    contraction,
+    elementwise,
+    indexing,
+    layout,
+    normalization,
+    pooling,
+    reduction,
+    resize,
+    shape,
+)
