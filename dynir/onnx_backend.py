@@ -37,45 +37,57 @@ class DynirBackendRep(BackendRep):
         self.model = model
         self.target = target
         self.input_names = _graph_input_names(model)
-        self._generic: ModuleOp | None = None
-        self._generic_error: OnnxImportError | None = None
-        self._specialised: dict[bytes, tuple[ModuleOp, list[int]]] = {}
+        self._pinned_names: list[str] = []
+        self._generic: Any = None
+        self._specialised: dict[bytes, tuple[Any, list[int]]] = {}
+        self._prepare_generic()
+
+    def _prepare_generic(self) -> None:
+        # An input a converter needs at import time is pinned, and the model is then
+        # specialised per call on that input's value (``_specialise``).
         try:
-            self._generic = import_onnx(model)
+            self._generic = self._build(import_onnx(self.model))
         except OnnxImportError as e:
-            if not _needs_pinned_inputs(e):
-                raise
-            self._generic_error = e
+            self._pin(e)
+
+    def _pin(self, error: OnnxImportError) -> None:
+        name = error.unknown_value
+        if name is None or name not in self.input_names or name in self._pinned_names:
+            raise error
+        self._pinned_names.append(name)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         arrays = _as_list(inputs, self.input_names)
         if self._generic is not None:
-            return tuple(self._execute(self._generic, arrays))
-        module, kept = self._specialise(arrays)
-        return tuple(self._execute(module, [arrays[i] for i in kept]))
+            return tuple(self._generic(*arrays))
+        executable, kept = self._specialise(arrays)
+        return tuple(executable(*[arrays[i] for i in kept]))
 
-    def _specialise(self, arrays: list[np.ndarray]) -> tuple[ModuleOp, list[int]]:
-        # Pin every integer input (shapes, axes, indices of ranges...) to its value.
-        pinned = {
-            i: a for i, a in enumerate(arrays) if a.dtype.kind in "iu" and a.size <= 4096
-        }
-        key = b"".join(
-            str(i).encode() + a.dtype.str.encode() + str(a.shape).encode() + a.tobytes()
-            for i, a in pinned.items()
-        )
-        if key not in self._specialised:
+    def _specialise(self, arrays: list[np.ndarray]) -> tuple[Any, list[int]]:
+        while True:
+            pinned = {self.input_names.index(n): arrays[self.input_names.index(n)] for n in self._pinned_names}
+            key = b"".join(
+                str(i).encode() + a.dtype.str.encode() + str(a.shape).encode() + a.tobytes()
+                for i, a in sorted(pinned.items())
+            )
+            if key in self._specialised:
+                return self._specialised[key]
             known = {self.input_names[i]: a for i, a in pinned.items()}
-            module = import_onnx(self.model, known_inputs=known)
+            try:
+                module = import_onnx(self.model, known_inputs=known)
+            except OnnxImportError as e:
+                self._pin(e)
+                continue
             kept = [i for i in range(len(arrays)) if i not in pinned]
-            self._specialised[key] = (module, kept)
-        return self._specialised[key]
+            self._specialised[key] = (self._build(module), kept)
+            return self._specialised[key]
 
-    def _execute(self, module: ModuleOp, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _build(self, module: ModuleOp) -> Any:
         if self.target == "interpret":
-            return interpret(module, *arrays)
-        from dynir.compiler import compile_module  # the CPU backend
+            return lambda *arrays: interpret(module, *arrays)
+        from dynir.compiler import compile_module
 
-        return compile_module(module)(*arrays)
+        return compile_module(module)
 
 
 class DynirBackend(Backend):
@@ -111,10 +123,6 @@ class DynirBackend(Backend):
 def _graph_input_names(model: onnx.ModelProto) -> list[str]:
     initializers = {t.name for t in model.graph.initializer}
     return [i.name for i in model.graph.input if i.name not in initializers]
-
-
-def _needs_pinned_inputs(error: OnnxImportError) -> bool:
-    return "must be known at import time" in str(error)
 
 
 def _as_list(inputs: Any, names: list[str]) -> list[np.ndarray]:

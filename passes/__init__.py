@@ -18,7 +18,8 @@ def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
     def load() -> type[ModulePass]:
         import importlib
 
-        return getattr(importlib.import_module(f"dynir.passes.{module}"), cls)
+        pass_class: type[ModulePass] = getattr(importlib.import_module(f"dynir.passes.{module}"), cls)
+        return pass_class
 
     return load
 

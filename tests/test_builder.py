@@ -32,7 +32,10 @@ def test_the_documented_example() -> None:
     module = g.module()
     module.verify()
     text = print_ir(module)
-    assert 'func.func @main(%x: tensor<?x64xf32> {nn.dim_names = ["batch", ""]}) -> tensor<?x32xf32>' in text
+    assert (
+        'func.func @main(%x: tensor<?x64xf32> {nn.name = "x", nn.dim_names = ["batch", ""]}) '
+        '-> (tensor<?x32xf32> {nn.name = "logits"})'
+    ) in text
     assert "%logits = nn.relu" in text
     assert op_names(module) == ["nn.constant", "nn.matmul", "nn.constant", "nn.add", "nn.relu", "func.return"]
     xs = RNG.standard_normal((5, 64)).astype(np.float32)
@@ -153,7 +156,7 @@ def test_builder_and_importer_produce_the_same_ir() -> None:
     imported = import_onnx(model(nodes, [value_info("x", ["batch", 4])], ["y"], [initializer("b", b)]))
     g = Graph()
     x = g.input("x", (None, 4), "float32", dim_names=("batch", ""))
-    g.output(g.relu(x + g.constant(b, name="b")))
+    g.output(g.relu(x + g.constant(b, name="b")), name="y")
     built = strip_names(g.module())
     assert built == strip_names(imported)
     assert "nn.add" in built and "nn.dim_names" in built

@@ -115,7 +115,7 @@ class ComparisonOp(BinaryElementwiseOp):
 
 
 # ----------------------------------------------------------------------------------
-# Unary math.
+# Unary ops that are not arithmetic: relu, not, identity, cast.
 
 
 @irdl_op_definition

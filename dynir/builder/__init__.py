@@ -92,6 +92,7 @@ class Graph:
     def __init__(self, *, fold_limit: int = FOLD_LIMIT) -> None:
         self._builder = FunctionBuilder("main", fold_limit=fold_limit)
         self._outputs: list[SSAValue] = []
+        self._output_names: list[str | None] = []
         self._done = False
 
     def input(
@@ -166,12 +167,13 @@ class Graph:
         if name is not None:
             ssa.name_hint = value_name(name)
         self._outputs.append(ssa)
+        self._output_names.append(name)
 
     def module(self) -> ModuleOp:
         """The finished module; the graph accepts no more ops afterwards."""
         self._check_open()
         self._done = True
-        return self._builder.finish(self._outputs)
+        return self._builder.finish(self._outputs, output_names=self._output_names)
 
     def _check_open(self) -> None:
         if self._done:

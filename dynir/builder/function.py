@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, LocationAttr, ModuleOp, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, LocationAttr, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
 from xdsl.traits import Pure
 
-from dynir.dialects.nn.base import DIM_NAMES, NNOp, strs_attr
+from dynir.dialects.nn.base import DIM_NAMES, VALUE_NAME, NNOp, strs_attr
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import element_of, format_shape, is_static, num_elements, numpy_dtype, shape_of
 
@@ -56,6 +56,7 @@ class FunctionBuilder:
         self.fold_limit = fold_limit
         self.block = Block()
         self._dim_names: list[tuple[str, ...]] = []
+        self._input_names: list[str | None] = []
 
     # inputs and constants -------------------------------------------------------------
     def add_input(
@@ -70,6 +71,7 @@ class FunctionBuilder:
         if name is not None:
             arg.name_hint = value_name(name)
         self._dim_names.append(names)
+        self._input_names.append(name)
         return arg
 
     def constant(self, array: np.ndarray, name: str = "cst", location: LocationAttr | None = None) -> SSAValue:
@@ -145,27 +147,49 @@ class FunctionBuilder:
         self.block.add_op(op)
 
     # finishing ----------------------------------------------------------------------------
-    def finish(self, outputs: Sequence[SSAValue], location: LocationAttr | None = None) -> ModuleOp:
+    def finish(
+        self,
+        outputs: Sequence[SSAValue],
+        location: LocationAttr | None = None,
+        output_names: Sequence[str | None] | None = None,
+    ) -> ModuleOp:
         """Return ``outputs``, drop dead pure ops and wrap the function in a module.
 
-        The builder is spent afterwards."""
+        Input and output names are kept as ``nn.name`` argument/result attributes and dim
+        names as ``nn.dim_names``. The builder is spent afterwards."""
         self.block.add_op(func.ReturnOp(*outputs))
         remove_dead_ops(self.block)
         inputs = [arg.type for arg in self.block.args]
         arg_attrs = None
-        if any(any(n for n in names) for names in self._dim_names):
+        if any(any(n for n in names) for names in self._dim_names) or any(self._input_names):
             arg_attrs = ArrayAttr(
                 [
-                    DictionaryAttr({DIM_NAMES: strs_attr(names)} if any(names) else {})
-                    for names in self._dim_names
+                    DictionaryAttr(_value_attrs(name, names))
+                    for name, names in zip(self._input_names, self._dim_names, strict=True)
                 ]
             )
+        res_attrs = None
+        if output_names is not None and any(output_names):
+            res_attrs = ArrayAttr([DictionaryAttr(_value_attrs(n, ())) for n in output_names])
         function = func.FuncOp(
-            self.name, (inputs, [v.type for v in outputs]), Region(self.block), arg_attrs=arg_attrs
+            self.name,
+            (inputs, [v.type for v in outputs]),
+            Region(self.block),
+            arg_attrs=arg_attrs,
+            res_attrs=res_attrs,
         )
         if location is not None:
             function.location = location
         return ModuleOp([function])
+
+
+def _value_attrs(name: str | None, dim_names: Sequence[str]) -> dict[str, Attribute]:
+    attrs: dict[str, Attribute] = {}
+    if name:
+        attrs[VALUE_NAME] = StringAttr(name)
+    if any(dim_names):
+        attrs[DIM_NAMES] = strs_attr(dim_names)
+    return attrs
 
 
 def remove_dead_ops(block: Block) -> None:

@@ -18,12 +18,13 @@ import argparse
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Dialect
 from xdsl.passes import ModulePass, get_pass_option_infos
 from xdsl.xdsl_opt_main import xDSLOptMain
 
@@ -46,10 +47,10 @@ class DynirOptMain(xDSLOptMain):
     passes: list[ModulePass]
 
     def register_all_dialects(self) -> None:
-        super().register_all_dialects()
+        super().register_all_dialects()  # type: ignore[no-untyped-call]
         for dialect in [*dynir_dialects(), *plugin_dialects()]:
             if dialect.name not in self.ctx.registered_dialect_names:
-                self.ctx.register_dialect(dialect.name, lambda d=dialect: d)
+                self.ctx.register_dialect(dialect.name, _constant(dialect))
 
     def register_all_passes(self) -> None:
         for name, factory in pass_registry().items():
@@ -69,7 +70,7 @@ class DynirOptMain(xDSLOptMain):
 
     # ------------------------------------------------------------------------------
 
-    def run(self) -> int:  # type: ignore[override]
+    def run(self) -> int:
         if self.args.list_passes:
             self._list_passes(sys.stdout)
             return 0
@@ -176,6 +177,10 @@ class DynirOptMain(xDSLOptMain):
 
 
 # ----------------------------------------------------------------------------------
+
+
+def _constant(dialect: Dialect) -> Callable[[], Dialect]:
+    return lambda: dialect
 
 
 def read_source(path: str) -> SourceText:

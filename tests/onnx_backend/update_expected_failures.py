@@ -14,10 +14,12 @@ import traceback
 import unittest
 from pathlib import Path
 
-import dynir.onnx_backend
-from tests.onnx_backend.conformance import HERE, NOT_RUNNABLE
-
 import onnx.backend.test
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import dynir.onnx_backend  # noqa: E402
+from tests.onnx_backend.conformance import HERE, NOT_RUNNABLE  # noqa: E402
 
 
 def main(target: str) -> int:
@@ -50,5 +52,4 @@ def _reason(trace: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "interpret"))

@@ -255,14 +255,18 @@ def _scalar_ctype(name: str, element: Element) -> _CTypes:
     return element.ctype
 
 
-def flatten_args(signature: KernelSignature, names: Sequence[str | None] = ()) -> list[str]:
+def flatten_args(signature: KernelSignature, hints: Sequence[str | None] = ()) -> list[str]:
     """Names of the LLVM parameters, for readable IR: ``a``, ``a_d0`` ... (``argN`` if unnamed)."""
     flat: list[str] = []
     for index, arg in enumerate(signature.args):
-        hint = names[index] if index < len(names) else None
-        base = hint if hint and hint not in flat else f"arg{index}"
-        group = [base] + ([f"{base}_d{d}" for d in arg.dynamic_dims] if isinstance(arg, MemrefArg) else [])
-        if any(name in flat for name in group):  # a hint spelled like another's size name
-            group = [f"arg{index}"] + group[1:] and [f"arg{index}"] + [f"arg{index}_d{d}" for d in getattr(arg, "dynamic_dims", ())]
+        hint = hints[index] if index < len(hints) else None
+        group = _parameter_names(hint, arg) if hint else []
+        if not group or any(name in flat for name in group):
+            group = _parameter_names(f"arg{index}", arg)
         flat.extend(group)
     return flat
+
+
+def _parameter_names(base: str, arg: ArgSpec) -> list[str]:
+    sizes = [f"{base}_d{d}" for d in arg.dynamic_dims] if isinstance(arg, MemrefArg) else []
+    return [base, *sizes]

@@ -75,7 +75,11 @@ class GraphImporter(ValueProvider):
             self._convert(node)
         outputs = [self._graph_output(o.name) for o in self.graph.output]
         file_loc = self._file_loc()
-        return self.builder.finish(outputs, location=None if isinstance(file_loc, NoneAttr) else file_loc)
+        return self.builder.finish(
+            outputs,
+            location=None if isinstance(file_loc, NoneAttr) else file_loc,
+            output_names=[o.name for o in self.graph.output],
+        )
 
     def _read_initializers(self) -> None:
         if len(self.graph.sparse_initializer):

@@ -30,7 +30,12 @@ Converter = Callable[["NodeContext"], Sequence[SSAValue]]
 
 
 class OnnxImportError(DynirError):
-    """A model the importer cannot take; the message names the file and node."""
+    """A model the importer cannot take; the message names the file and node.
+
+    ``unknown_value`` names the value a converter needed at import time, when that was
+    the problem (see ``NodeContext.require_const_input``)."""
+
+    unknown_value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,13 @@ class NodeContext:
     def require_const_input(self, i: int, what: str) -> np.ndarray:
         value = self.const_input(i)
         if value is None:
-            self.error(f"{what} (input #{i}) must be known at import time")
+            try:
+                self.error(f"{what} (input #{i}) must be known at import time")
+            except OnnxImportError as e:
+                # Lets callers that can supply values (the ONNX backend's value
+                # specialisation) see which value was missing.
+                e.unknown_value = self.node.input[i]
+                raise
         return value
 
     def has_output(self, i: int) -> bool:

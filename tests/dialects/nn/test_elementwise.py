@@ -21,7 +21,9 @@ from dynir.ir.types import Shape, element_type, shape_of, tensor_type
 RNG = np.random.default_rng(0)
 
 
-def build(op_class: type[NNOp], types: Sequence[tuple[Shape, Attribute]], props: Mapping[str, Attribute] | None = None) -> NNOp:
+def build(
+    op_class: type[NNOp], types: Sequence[tuple[Shape, Attribute]], props: Mapping[str, Attribute] | None = None
+) -> NNOp:
     operands = [create_ssa_value(tensor_type(shape, element)) for shape, element in types]
     op = op_class.make(operands, props)
     op.verify()
@@ -129,7 +131,8 @@ def test_f16_is_computed_and_returned_as_f16() -> None:
 def test_activations_with_properties() -> None:
     x = np.array([-2.0, -0.5, 0.0, 1.0, 8.0], np.float32)
     np.testing.assert_allclose(run(act.LeakyReluOp, x, props={"alpha": float_attr(0.5)}), [-1, -0.25, 0, 1, 8])
-    np.testing.assert_allclose(run(act.EluOp, x, props={"alpha": float_attr(2.0)}), np.where(x >= 0, x, 2 * np.expm1(x)), rtol=1e-6)
+    elu = run(act.EluOp, x, props={"alpha": float_attr(2.0)})
+    np.testing.assert_allclose(elu, np.where(x >= 0, x, 2 * np.expm1(x)), rtol=1e-6)
     hard = run(act.HardSigmoidOp, x, props={"alpha": float_attr(0.25), "beta": float_attr(0.25)})
     np.testing.assert_allclose(hard, np.clip(0.25 * x + 0.25, 0, 1))
     selu = run(act.SeluOp, x, props={"alpha": float_attr(2.0), "gamma": float_attr(3.0)})

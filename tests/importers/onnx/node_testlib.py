@@ -70,7 +70,9 @@ def check(
     return got
 
 
-def import_text(op_type: str, inputs: Mapping[str, np.ndarray | None], *, opset: int, params: Sequence[str] = (), **attrs: object) -> str:
+def import_text(
+    op_type: str, inputs: Mapping[str, np.ndarray | None], *, opset: int, params: Sequence[str] = (), **attrs: object
+) -> str:
     """The imported module's text (no resource blobs)."""
     model = node_model(op_type, inputs, opset=opset, **attrs)
     feeds = {name: array for name, array in inputs.items() if array is not None}

@@ -53,7 +53,10 @@ def test_dim_params_become_dynamic_dims_with_names() -> None:
 def test_bias_relu_matches_numpy_and_keeps_input_names() -> None:
     module = import_onnx(bias_relu_model())
     text = print_ir(module)
-    assert "func.func @main(%x: tensor<?x4xf32> {nn.dim_names = [\"batch\", \"\"]}) -> tensor<?x4xf32>" in text
+    assert (
+        'func.func @main(%x: tensor<?x4xf32> {nn.name = "x", nn.dim_names = ["batch", ""]}) '
+        '-> (tensor<?x4xf32> {nn.name = "y"})'
+    ) in text
     assert op_names(module) == ["nn.constant", "nn.add", "nn.relu", "func.return"]
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     (y,) = interpret(parse(text), x)
@@ -279,11 +282,12 @@ def test_default_domain_spelled_ai_onnx() -> None:
 
 def test_dim_names_only_where_named() -> None:
     module = import_onnx(model([node("Relu", ["x"], ["y"])], [value_info("x", [2, 3])], ["y"]))
-    assert main_of(module).arg_attrs is None
+    attrs = main_of(module).arg_attrs
+    assert attrs is not None and DIM_NAMES not in attrs.data[0].data
     inputs = [value_info("x", [2, 3]), value_info("z", ["n"])]
     module = import_onnx(model([node("Relu", ["x"], ["y"])], inputs, ["y"]))
     attrs = main_of(module).arg_attrs
-    assert attrs is not None and not attrs.data[0].data
+    assert attrs is not None and DIM_NAMES not in attrs.data[0].data
     assert attrs.data[1].data[DIM_NAMES] == ArrayAttr([StringAttr("n")])
 
 

@@ -50,7 +50,9 @@ def test_noop_with_empty_axes(op_type: str) -> None:
     check(op_type, {"x": X, "axes": i64(1)}, opset=REDUCTIONS[op_type], params=["axes"], noop_with_empty_axes=1)
 
 
-@pytest.mark.parametrize("op_type", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceSumSquare"])
+@pytest.mark.parametrize(
+    "op_type", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceSumSquare"]
+)
 def test_integer_reductions(op_type: str) -> None:
     check(op_type, {"x": INTS, "axes": i64(1)}, opset=18, params=["axes"], keepdims=0)
 

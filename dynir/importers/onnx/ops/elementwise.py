@@ -50,7 +50,13 @@ _BINARY: dict[str, type[NNOp]] = {
 _VARIADIC: dict[str, type[NNOp]] = {"Sum": ew.AddOp, "Max": ew.MaxOp, "Min": ew.MinOp, "Mean": ew.AddOp}
 
 
-def _emit1(ctx: NodeContext, op_class: type[NNOp], operands: Sequence[SSAValue], props: dict[str, Attribute] | None = None) -> SSAValue:
+def _emit1(
+    ctx: NodeContext,
+    op_class: type[NNOp],
+    operands: Sequence[SSAValue],
+    props: dict[str, Attribute] | None = None,
+) -> SSAValue:
+    """Emit a one-result op; its result."""
     return ctx.emit(op_class, operands, props)[0]
 
 

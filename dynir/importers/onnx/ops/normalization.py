@@ -27,7 +27,13 @@ from dynir.importers.onnx.registry import NodeContext, converter
 from dynir.ir.types import normalize_axis, numpy_dtype, shape_of
 
 
-def _emit1(ctx: NodeContext, op_class: type[NNOp], operands: Sequence[SSAValue], props: dict[str, Attribute] | None = None) -> SSAValue:
+def _emit1(
+    ctx: NodeContext,
+    op_class: type[NNOp],
+    operands: Sequence[SSAValue],
+    props: dict[str, Attribute] | None = None,
+) -> SSAValue:
+    """Emit a one-result op; its result."""
     return ctx.emit(op_class, operands, props)[0]
 
 

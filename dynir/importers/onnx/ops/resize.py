@@ -66,10 +66,7 @@ def _optional_const(ctx: NodeContext, i: int, what: str) -> np.ndarray | None:
     """Input ``i`` as a flat array; None when absent or empty; an error when not constant."""
     if not ctx.has_input(i):
         return None
-    value = ctx.const_input(i)
-    if value is None:
-        ctx.error(f"{what} (input #{i}) must be known at import time")
-    value = np.asarray(value).reshape(-1)
+    value = np.asarray(ctx.require_const_input(i, what)).reshape(-1)
     return value if value.size else None
 
 
