@@ -1,7 +1,7 @@
 """``dynir.compile``: from a model to a ``CompiledModel``, step by step.
 
-The pipeline is a flat list of named stages (see ``lowering_pipeline``); each stage is a
-registered pass, so ``dynir-opt -p`` can replay any prefix of it.
+The pass pipeline is ``dynir.pipeline.compile_pipeline``; each stage is a registered
+pass, so ``dynir-opt -p`` can replay any prefix of it.
 """
 
 from __future__ import annotations
@@ -21,22 +21,11 @@ from dynir.dialects.nn.base import VALUE_NAME
 from dynir.interpreter import entry_function
 from dynir.ir.context import make_context
 from dynir.ir.types import numpy_dtype, shape_of
-from dynir.pipeline import pass_registry
+from dynir.pipeline import compile_pipeline, pass_registry
 from dynir.runtime.compiled_model import CompiledModel, InputSpec
 from dynir.runtime.executable import build_executable
 
 TARGETS = ("cpu",)
-
-
-def lowering_pipeline(*, fuse: bool) -> str:
-    """The textual pipeline ``dynir.compile`` runs, top to bottom."""
-    stages: list[str] = []
-    if fuse:
-        # Fusion passes (fusion issue) slot in here, before kernels are formed.
-        stages += []
-    # Every group (or lone op) becomes one loop-nest kernel.
-    stages.append("lower-to-loops")
-    return ",".join(stages)
 
 
 def to_module(model: Any) -> ModuleOp:
@@ -73,7 +62,7 @@ def compile_module(module: ModuleOp, *, fuse: bool = True) -> CompiledModel:
     inputs = _input_specs(host)
     outputs = _output_names(host)
     ctx = make_context()
-    PassPipeline.parse_spec(pass_registry(), lowering_pipeline(fuse=fuse)).apply(ctx, module)
+    PassPipeline.parse_spec(pass_registry(), compile_pipeline(fuse=fuse)).apply(ctx, module)
     module.verify()
     kernel_module = _kernel_module(module)
     compiled = jit_compile(kernel_module)

@@ -90,3 +90,18 @@ def _explain_bad_options(cls: type[ModulePass], spec: ArgSpec) -> str | None:
     if missing:
         return f"pass '{spec.name}' requires option '{missing[0].replace('_', '-')}' ({infos[missing[0]].expected_type})"
     return None
+
+
+# ----------------------------------------------------------------------------------
+# The compilation pipeline of ``dynir.compile``, top to bottom.
+
+
+def compile_pipeline(*, fuse: bool) -> str:
+    """The textual pipeline ``dynir.compile`` runs on an imported ``nn`` module."""
+    stages: list[str] = []
+    if fuse:
+        # Fusion passes slot in here: they form the groups that become one kernel each.
+        stages += []
+    # Every group (and every op left alone) becomes one loop-nest kernel.
+    stages.append("lower-to-loops")
+    return ",".join(stages)

@@ -92,7 +92,7 @@ def lower_pad(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
         index: list[SSAValue] = []
         for axis, iv in enumerate(ivs):
             size = kept[axis]
-            coord = iv if size is None else _pad_coordinate(b, mode, b.subi(iv, b.index(begins[axis])), size)
+            coord = iv if size is None else _pad_coordinate(b, mode, b.subi(iv, b.index(max(begins[axis], 0))), size)
             crop = max(-begins[axis], 0)
             index.append(b.addi(coord, b.index(crop)) if crop else coord)
         return index
