@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import onnx
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr, TensorType
 from xdsl.passes import PassPipeline
 
 from dynir.diagnostics import DynirError
-from dynir.dialects.nn.base import VALUE_NAME
+from dynir.dialects.nn.base import DIM_NAMES, VALUE_NAME
 from dynir.interpreter import entry_function
 from dynir.ir.context import make_context
 from dynir.ir.types import numpy_dtype, shape_of
@@ -82,13 +82,22 @@ def _input_specs(host: func.FuncOp) -> list[InputSpec]:
         t = arg.type
         assert isinstance(t, TensorType)
         name = _attr_name(host.arg_attrs, i) or arg.name_hint or f"input{i}"
-        specs.append(InputSpec(name, numpy_dtype(t.element_type), shape_of(t)))
+        specs.append(InputSpec(name, numpy_dtype(t.element_type), shape_of(t), _dim_names(host.arg_attrs, i)))
     return specs
 
 
 def _output_names(host: func.FuncOp) -> list[str]:
     n = len(host.function_type.outputs.data)
     return [_attr_name(host.res_attrs, i) or f"output{i}" for i in range(n)]
+
+
+def _dim_names(attrs: object, i: int) -> tuple[str, ...]:
+    data: Sequence[object] = getattr(attrs, "data", ()) or ()
+    if i < len(data) and isinstance(data[i], DictionaryAttr):
+        names = data[i].data.get(DIM_NAMES)  # type: ignore[union-attr]
+        if isinstance(names, ArrayAttr):
+            return tuple(n.data for n in names.data if isinstance(n, StringAttr))
+    return ()
 
 
 def _attr_name(attrs: object, i: int) -> str | None:

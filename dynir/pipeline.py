@@ -25,8 +25,8 @@ PassFactory = Callable[[], type[ModulePass]]
 
 NAMED_PIPELINES: dict[str, tuple[str, str]] = {
     # flag: (pipeline, what it is for). Only pipelines whose passes exist are listed;
-    # each becomes a ``dynir-opt --<flag>`` applied in command-line order, e.g.
-    # "fuse": ("canonicalize,fold-batchnorm,fuse-elementwise", "group elementwise chains"),
+    # each becomes a ``dynir-opt --<flag>`` applied in command-line order.
+    "lower-to-loops": ("lower-to-loops", "turn every fusion group (or lone nn op) into one scf/memref/arith/math kernel"),
 }
 
 

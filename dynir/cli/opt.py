@@ -28,7 +28,7 @@ from xdsl.ir import Dialect
 from xdsl.passes import ModulePass, get_pass_option_infos
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from dynir.cli.opt_args import PIPELINE_STEPS, add_opt_arguments
+from dynir.cli.opt_args import EMIT_LLVM, PIPELINE_STEPS, add_opt_arguments
 from dynir.cli.pass_runner import PassCrash, PassRunner, PipelineReport, reproducer_pipeline
 from dynir.cli.printing import PrintOptions, print_module
 from dynir.cli.progress import progress_bar
@@ -39,6 +39,7 @@ from dynir.pipeline import NAMED_PIPELINES, build_pipeline, pass_registry
 from dynir.plugins import plugin_dialects
 
 SPLIT_MARKER = "// -----"
+LLVM_TARGET = "llvm"
 
 
 class DynirOptMain(xDSLOptMain):
@@ -55,6 +56,11 @@ class DynirOptMain(xDSLOptMain):
     def register_all_passes(self) -> None:
         for name, factory in pass_registry().items():
             self.register_pass(name, factory)
+
+    def register_all_targets(self) -> None:
+        super().register_all_targets()  # type: ignore[no-untyped-call]
+        # ``-t llvm``: the LLVM IR of the kernels (see ``_output``); xDSL only needs the name.
+        self.available_targets[LLVM_TARGET] = self.available_targets["mlir"]
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         versions = f"dynir-opt {version('dynir')} (xDSL {version('xdsl')})"
@@ -152,6 +158,8 @@ class DynirOptMain(xDSLOptMain):
         return print_module(module, self.ctx.loaded_dialects, options)
 
     def _output(self, module: ModuleOp) -> str:
+        if self.args.target == LLVM_TARGET or getattr(self.args, EMIT_LLVM, False):
+            return llvm_ir_of_kernels(module, optimized=True)
         if self.args.target == "mlir":
             return self._print(module)
         return self.output_resulting_program(module)
@@ -177,6 +185,18 @@ class DynirOptMain(xDSLOptMain):
 
 
 # ----------------------------------------------------------------------------------
+
+
+def llvm_ir_of_kernels(module: ModuleOp, *, optimized: bool) -> str:
+    """LLVM IR of the module's kernel functions (``lower-to-loops`` must have run)."""
+    from xdsl.dialects import func
+
+    from dynir.backends.llvm.jit import emit_llvm_ir
+
+    kernels = [op.clone() for op in module.ops if isinstance(op, func.FuncOp) and "kernel" in op.attributes]
+    if not kernels:
+        raise DynirError("-t llvm / --lower-to-llvm: the module has no kernels; run lower-to-loops first")
+    return emit_llvm_ir(ModuleOp(kernels), optimized=optimized)
 
 
 def _constant(dialect: Dialect) -> Callable[[], Dialect]:

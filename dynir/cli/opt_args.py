@@ -13,6 +13,17 @@ from collections.abc import Mapping
 PIPELINE_STEPS = "pipeline_steps"
 """argparse destination shared by ``-p`` and the named-pipeline flags."""
 
+EMIT_LLVM = "emit_llvm"
+"""Set by ``--lower-to-llvm``: lower to loops, then print the kernels' LLVM IR."""
+
+
+class _LowerToLLVM(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        steps = getattr(namespace, PIPELINE_STEPS) or []
+        setattr(namespace, PIPELINE_STEPS, [*steps, "lower-to-loops"])
+        setattr(namespace, EMIT_LLVM, True)
+
 
 def non_negative_int(text: str) -> int:
     try:
@@ -39,6 +50,9 @@ def add_opt_arguments(parser: argparse.ArgumentParser, named_pipelines: Mapping[
     for flag, (steps, why) in named_pipelines.items():
         pipeline.add_argument(f"--{flag}", dest=PIPELINE_STEPS, action="append_const", const=steps,
                               help=f"{why} (= -p '{steps}')")
+    pipeline.add_argument("--lower-to-llvm", nargs=0, action=_LowerToLLVM,
+                          help="lower to loops, then print the kernels' LLVM IR after LLVM's O3 pipeline "
+                          "(-t llvm prints it for an already-lowered input)")
     pipeline.add_argument("--list-passes", action="store_true", help="list every registered pass and its options, then exit")
     pipeline.add_argument("--run-reproducer", action="store_true",
                           help="take the pipeline from the input's first line (a reproducer written by a crash)")

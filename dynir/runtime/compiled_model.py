@@ -27,6 +27,8 @@ class InputSpec:
     name: str
     dtype: np.dtype
     shape: Shape
+    dim_names: tuple[str, ...] = ()
+    """ONNX ``dim_param`` names of the dims ("" = unnamed); empty when none are named."""
 
     def describe(self) -> str:
         return f"{self.name}: {format_shape(self.shape)} {self.dtype}"

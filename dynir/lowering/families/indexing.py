@@ -21,6 +21,8 @@ scf.for %i = %c0 to %n step %c1 {
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from xdsl.dialects import arith, scf
 from xdsl.dialects.builtin import TensorType, i1, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -43,12 +45,15 @@ from dynir.lowering.kernels import lowers
 from dynir.lowering.scalar import LoweringError
 
 
-def wrapped_index(kb: KernelBuilder, raw: SSAValue, size: SSAValue) -> SSAValue:
-    """A loaded index as an ``index`` in ``[0, size)``: negatives count from the end,
-    out-of-range values are clamped (see module doc)."""
+def wrapped_index(kb: KernelBuilder, raw: SSAValue, buffer: SSAValue, axis: int) -> SSAValue:
+    """A loaded index as an ``index`` into dim ``axis`` of ``buffer``: negatives count
+    from the end, out-of-range values are clamped (see module doc)."""
+    size = kb.dim(buffer, axis)
+    static = static_dim(buffer, axis)
+    last = kb.index(static - 1) if static is not None else kb.subi(size, kb.index(1))
     idx = to_index(kb, raw)
     idx = kb.select(kb.cmpi(idx, kb.index(0), "slt"), kb.addi(idx, size), idx)
-    return minsi(kb, maxsi(kb, idx, kb.index(0)), kb.subi(size, kb.index(1)))
+    return minsi(kb, maxsi(kb, idx, kb.index(0)), last)
 
 
 def _replace(ivs: list[SSAValue], axis: int, value: SSAValue) -> list[SSAValue]:
@@ -94,7 +99,7 @@ def lower_gather(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
     q = rank(indices)
     out_dims = kb.dims(y)
     outer, body = kb.loop_nest(out_dims[: axis + q])
-    idx = wrapped_index(body, body.load(indices, outer[axis:]), body.dim(data, axis))
+    idx = wrapped_index(body, body.load(indices, outer[axis:]), data, axis)
     inner, row = body.loop_nest(out_dims[axis + q :])
     row.store(row.load(data, [*outer[:axis], idx, *inner]), y, [*outer, *inner])
 
@@ -103,10 +108,9 @@ def lower_gather(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
 def lower_gather_elements(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
     (data, indices), (y,) = ins, outs
     axis = normalize_axis(read_int(getattr(op, "axis", None), 0), rank(data))
-    size = kb.dim(data, axis)
 
     def src_index(b: KernelBuilder, ivs: list[SSAValue]) -> list[SSAValue]:
-        return _replace(ivs, axis, wrapped_index(b, b.load(indices, ivs), size))
+        return _replace(ivs, axis, wrapped_index(b, b.load(indices, ivs), data, axis))
 
     copy_mapped(kb, data, y, src_index)
 
@@ -127,19 +131,23 @@ def lower_scatter_elements(kb: KernelBuilder, op: Operation, ins: list[SSAValue]
     if reduction != "none" and combine is None:
         raise LoweringError(f"'nn.scatter_elements' reduction '{reduction}' has no loop lowering")
     copy_mapped(kb, data, y, lambda b, ivs: ivs)
-    size = kb.dim(y, axis)
     ivs, body = kb.loop_nest(kb.dims(indices))
-    dst = _replace(ivs, axis, wrapped_index(body, body.load(indices, ivs), size))
+    dst = _replace(ivs, axis, wrapped_index(body, body.load(indices, ivs), y, axis))
     value = body.load(updates, ivs)
     if combine is not None:
         value = combine(body, body.load(y, dst), value)
     body.store(value, y, dst)
 
 
-def _combiner(float_op: type[Operation], int_op: type[Operation]):  # type: ignore[no-untyped-def]
+Combine = Callable[[KernelBuilder, SSAValue, SSAValue], SSAValue]
+
+
+def _combiner(
+    float_op: Callable[[SSAValue, SSAValue], Operation], int_op: Callable[[SSAValue, SSAValue], Operation]
+) -> Combine:
     def combine(b: KernelBuilder, old: SSAValue, new: SSAValue) -> SSAValue:
-        cls = int_op if is_integer_type(old.type) else float_op
-        return b.add(cls(old, new))  # type: ignore[call-arg]
+        make = int_op if is_integer_type(old.type) else float_op
+        return b.add(make(old, new))
 
     return combine
 
@@ -155,7 +163,8 @@ _COMBINERS = {
 def _result_element(op: Operation) -> Attribute:
     t = op.results[0].type
     assert isinstance(t, TensorType)
-    return t.element_type
+    result_element: Attribute = t.element_type
+    return result_element
 
 
 @lowers("nn.topk")

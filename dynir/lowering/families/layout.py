@@ -26,7 +26,16 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from dynir.dialects.nn.base import read_float, read_int, read_ints, read_str
 from dynir.ir.types import normalize_axis
 from dynir.lowering.builder import KernelBuilder, is_integer_type
-from dynir.lowering.families.shape import copy_mapped, divui, maxsi, minsi, rank, remui
+from dynir.lowering.families.shape import (
+    copy_mapped,
+    divui,
+    is_signless_integer,
+    maxsi,
+    minsi,
+    rank,
+    remui,
+    static_dim,
+)
 from dynir.lowering.kernels import lowers
 from dynir.lowering.scalar import LoweringError
 
@@ -84,20 +93,30 @@ def lower_pad(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[
     if mode not in ("reflect", "edge", "wrap"):
         raise LoweringError(f"'nn.pad' mode '{mode}' has no loop lowering")
     kept = [
-        kb.subi(kb.dim(y, axis), kb.index(max(b, 0) + max(e, 0))) if b > 0 or e > 0 else None
-        for axis, (b, e) in enumerate(zip(begins, ends))
+        _kept_size(kb, y, axis, b, e) if b > 0 or e > 0 else None for axis, (b, e) in enumerate(zip(begins, ends))
     ]
 
-    def src_index(b: KernelBuilder, ivs: list[SSAValue]) -> list[SSAValue]:
+    def src_index(k: KernelBuilder, ivs: list[SSAValue]) -> list[SSAValue]:
         index: list[SSAValue] = []
         for axis, iv in enumerate(ivs):
             size = kept[axis]
-            coord = iv if size is None else _pad_coordinate(b, mode, b.subi(iv, b.index(max(begins[axis], 0))), size)
+            if size is not None:
+                iv = _pad_coordinate(k, mode, k.subi(iv, k.index(max(begins[axis], 0))), size)
             crop = max(-begins[axis], 0)
-            index.append(b.addi(coord, b.index(crop)) if crop else coord)
+            index.append(k.addi(iv, k.index(crop)) if crop else iv)
         return index
 
     copy_mapped(kb, x, y, src_index)
+
+
+def _kept_size(kb: KernelBuilder, y: SSAValue, axis: int, begin: int, end: int) -> SSAValue:
+    """The size of the input block that survives on ``axis``: the output dim minus the
+    padding added at both ends."""
+    added = max(begin, 0) + max(end, 0)
+    size = static_dim(y, axis)
+    if size is not None:
+        return kb.index(size - added)
+    return kb.subi(kb.dim(y, axis), kb.index(added)) if added else kb.dim(y, axis)
 
 
 def _pad_coordinate(b: KernelBuilder, mode: str, coord: SSAValue, size: SSAValue) -> SSAValue:
@@ -125,10 +144,7 @@ def _pad_constant(
     fill = _fill_value(kb, op, read_float(getattr(op, "value", None), 0.0))
     ivs, body = kb.loop_nest(kb.dims(y))
     body.store(fill, y, ivs)
-    kept = [
-        kb.subi(kb.dim(y, axis), kb.index(max(b, 0) + max(e, 0)))
-        for axis, (b, e) in enumerate(zip(begins, ends))
-    ]
+    kept = [_kept_size(kb, y, axis, b, e) for axis, (b, e) in enumerate(zip(begins, ends))]
     ivs, body = kb.loop_nest(kept)
     src = [body.addi(iv, body.index(max(-b, 0))) for iv, b in zip(ivs, begins)]
     dst = [body.addi(iv, body.index(max(b, 0))) for iv, b in zip(ivs, begins)]
@@ -143,6 +159,8 @@ def _fill_value(kb: KernelBuilder, op: Operation, value: float) -> SSAValue:
     if result_element == i1:
         return kb.int_const(int(value != 0), i8)
     if is_integer_type(result_element):
+        if not is_signless_integer(result_element):
+            raise LoweringError(f"'nn.pad' constant fill of {result_element} has no loop lowering")
         return kb.int_const(int(value), result_element)
     return kb.float_const(value, result_element)
 
@@ -152,13 +170,31 @@ def lower_concat(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
     """One nest per input, writing its slab at the running offset along ``axis``."""
     (y,) = outs
     axis = normalize_axis(read_int(getattr(op, "axis", None)), rank(y))
-    offset = kb.index(0)
-    for x in ins:
+    offset: int | SSAValue = 0
+    for position, x in enumerate(ins):
         ivs, body = kb.loop_nest(kb.dims(x))
-        dst = list(ivs)
-        dst[axis] = body.addi(ivs[axis], offset)
-        body.store(body.load(x, ivs), y, dst)
-        offset = kb.addi(offset, kb.dim(x, axis))
+        body.store(body.load(x, ivs), y, _shifted(body, ivs, axis, offset))
+        if position + 1 < len(ins):
+            offset = _advance(kb, offset, x, axis)
+
+
+def _shifted(kb: KernelBuilder, ivs: list[SSAValue], axis: int, offset: int | SSAValue) -> list[SSAValue]:
+    """``ivs`` with ``offset`` added on ``axis``."""
+    index = list(ivs)
+    if not isinstance(offset, int):
+        index[axis] = kb.addi(ivs[axis], offset)
+    elif offset:
+        index[axis] = kb.addi(ivs[axis], kb.index(offset))
+    return index
+
+
+def _advance(kb: KernelBuilder, offset: int | SSAValue, buffer: SSAValue, axis: int) -> int | SSAValue:
+    """``offset + dim(buffer, axis)``, kept a Python int while every size is static."""
+    size = static_dim(buffer, axis)
+    if isinstance(offset, int) and size is not None:
+        return offset + size
+    as_value = kb.index(offset) if isinstance(offset, int) else offset
+    return kb.addi(as_value, kb.dim(buffer, axis))
 
 
 @lowers("nn.split")
@@ -166,17 +202,12 @@ def lower_split(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: lis
     """One nest per output, reading its slab at the running offset along ``axis``."""
     (x,) = ins
     axis = normalize_axis(read_int(getattr(op, "axis", None)), rank(x))
-    offset = kb.index(0)
-    for y in outs:
+    offset: int | SSAValue = 0
+    for position, y in enumerate(outs):
         start = offset
-
-        def src_index(b: KernelBuilder, ivs: list[SSAValue], start: SSAValue = start) -> list[SSAValue]:
-            index = list(ivs)
-            index[axis] = b.addi(ivs[axis], start)
-            return index
-
-        copy_mapped(kb, x, y, src_index)
-        offset = kb.addi(offset, kb.dim(y, axis))
+        copy_mapped(kb, x, y, lambda k, ivs, start=start: _shifted(k, ivs, axis, start))  # type: ignore[misc]
+        if position + 1 < len(outs):
+            offset = _advance(kb, offset, y, axis)
 
 
 def _blocksize(op: Operation) -> tuple[int, str]:

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import IntegerType, Signedness
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, IntegerType, Signedness, f32
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_float, read_int
@@ -47,23 +48,34 @@ from dynir.lowering.kernels import lowers
 from dynir.lowering.scalar import LoweringError
 
 
-def _is_unsigned(element: Attribute) -> bool:
-    return isinstance(element, IntegerType) and element.signedness.data == Signedness.UNSIGNED
+@dataclass(frozen=True)
+class _MaxOf:
+    """``max`` over one element type: the tensor's type says signed or unsigned, the
+    buffer's (signless) type is what the arith ops see."""
 
+    element: Attribute
+    unsigned: bool
 
-def _lowest(kb: KernelBuilder, element: Attribute) -> SSAValue:
-    """The identity of ``max``: -inf, or the smallest value of the integer type."""
-    if isinstance(element, IntegerType):
-        width = element.width.data
-        return kb.int_const(0 if _is_unsigned(element) else -(1 << (width - 1)), element)
-    return kb.float_const(float("-inf"), element)
+    @staticmethod
+    def of(op: Operation, buffer: SSAValue) -> _MaxOf:
+        element = element_of(buffer)
+        if isinstance(element, IntegerType) and element.signedness.data != Signedness.SIGNLESS:
+            raise LoweringError(f"'{op.name}' on {element}: kernel buffers of integers must be signless")
+        tensor_element = op.results[0].type.element_type  # type: ignore[attr-defined]
+        unsigned = isinstance(tensor_element, IntegerType) and tensor_element.signedness.data == Signedness.UNSIGNED
+        return _MaxOf(element, unsigned)
 
+    def lowest(self, kb: KernelBuilder) -> SSAValue:
+        """The identity of ``max``: -inf, or the smallest value of the integer type."""
+        if isinstance(self.element, IntegerType):
+            return kb.int_const(0 if self.unsigned else -(1 << (self.element.width.data - 1)), self.element)
+        return kb.float_const(float("-inf"), self.element)
 
-def _maximum(kb: KernelBuilder, a: SSAValue, b: SSAValue) -> SSAValue:
-    """``max`` that propagates NaN (numpy's ``maximum``) or compares integers."""
-    if isinstance(a.type, IntegerType):
-        return kb.add(arith.MaxUIOp(a, b) if _is_unsigned(a.type) else arith.MaxSIOp(a, b))
-    return kb.add(arith.MaximumfOp(a, b))
+    def __call__(self, kb: KernelBuilder, a: SSAValue, b: SSAValue) -> SSAValue:
+        """NaN-propagating for floats (numpy's ``maximum``)."""
+        if isinstance(self.element, IntegerType):
+            return kb.add(arith.MaxUIOp(a, b) if self.unsigned else arith.MaxSIOp(a, b))
+        return kb.add(arith.MaximumfOp(a, b))
 
 
 def _to_float(kb: KernelBuilder, count: SSAValue, element: Attribute) -> SSAValue:
@@ -78,6 +90,11 @@ def _to_float(kb: KernelBuilder, count: SSAValue, element: Attribute) -> SSAValu
 class _WindowPool:
     """How one window pool reads, combines and finishes (the loop nest is shared)."""
 
+    finishes: bool = False
+    """Whether ``finish`` rewrites the combined value (a last pass over each row)."""
+    counts: bool = False
+    """Whether ``finish`` reads the window's tap count."""
+
     def __init__(self, op: WindowPoolOp, element: Attribute) -> None:
         self.op = op
         self.element = element
@@ -88,21 +105,28 @@ class _WindowPool:
     def combine(self, kb: KernelBuilder, acc: SSAValue, value: SSAValue) -> SSAValue:
         return kb.add(arith.AddfOp(acc, value))
 
-    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue | None:
-        """The output from the combined value (``None``: it is the output already)."""
-        return None
+    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue:
+        """The output from the combined value and the window's tap count."""
+        return value
 
 
 class _MaxPool(_WindowPool):
+    def __init__(self, op: WindowPoolOp, element: Attribute, maximum: _MaxOf) -> None:
+        super().__init__(op, element)
+        self.maximum = maximum
+
     def init(self, kb: KernelBuilder) -> SSAValue:
-        return _lowest(kb, self.element)
+        return self.maximum.lowest(kb)
 
     def combine(self, kb: KernelBuilder, acc: SSAValue, value: SSAValue) -> SSAValue:
-        return _maximum(kb, acc, value)
+        return self.maximum(kb, acc, value)
 
 
 class _AveragePool(_WindowPool):
-    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue | None:
+    finishes = True
+    counts = True
+
+    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue:
         return kb.add(arith.DivfOp(value, _to_float(kb, count, self.element)))
 
 
@@ -110,6 +134,7 @@ class _LpPool(_WindowPool):
     def __init__(self, op: WindowPoolOp, element: Attribute) -> None:
         super().__init__(op, element)
         self.p = read_float(op.p if isinstance(op, LpPoolOp) else None, 2.0)
+        self.finishes = self.p != 1.0
 
     def combine(self, kb: KernelBuilder, acc: SSAValue, value: SSAValue) -> SSAValue:
         magnitude = kb.add(xmath.AbsFOp(value))
@@ -119,17 +144,16 @@ class _LpPool(_WindowPool):
             magnitude = kb.add(xmath.PowFOp(magnitude, kb.float_const(self.p, self.element)))
         return kb.add(arith.AddfOp(acc, magnitude))
 
-    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue | None:
-        if self.p == 1.0:
-            return None
+    def finish(self, kb: KernelBuilder, value: SSAValue, count: SSAValue) -> SSAValue:
         if self.p == 2.0:
             return kb.add(xmath.SqrtOp(value))
         return kb.add(xmath.PowFOp(value, kb.float_const(1.0 / self.p, self.element)))
 
 
-def _window_pool_kind(op: Operation, element: Attribute) -> _WindowPool:
+def _window_pool_kind(op: Operation, y: SSAValue) -> _WindowPool:
+    element = element_of(y)
     if isinstance(op, MaxPoolOp):
-        return _MaxPool(op, element)
+        return _MaxPool(op, element, _MaxOf.of(op, y))
     if isinstance(op, AveragePoolOp | LpPoolOp):
         if is_integer_type(element):
             raise LoweringError(f"'{op.name}' on {element} has no loop lowering (float element types only)")
@@ -140,7 +164,7 @@ def _window_pool_kind(op: Operation, element: Attribute) -> _WindowPool:
 @lowers("nn.max_pool", "nn.average_pool", "nn.lp_pool")
 def lower_window_pool(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
     (x,), (y,) = ins, outs
-    pool = _window_pool_kind(op, element_of(y))
+    pool = _window_pool_kind(op, y)
     assert isinstance(op, WindowPoolOp)
     k = rank_of(x) - 2
     kernel, strides, pads, dilations = op.window(k)
@@ -158,19 +182,22 @@ def lower_window_pool(kb: KernelBuilder, op: Operation, ins: list[SSAValue], out
             out_outer.append(o)
         with body.loop(out_sizes[-1]) as (o, fill):
             fill.store(pool.init(fill), y, [n, c, *out_outer, o])
-        outer_count = _outer_count(body, out_outer, strides, pads, dilations, kernel, count_limits, include_pad)
         _accumulate_taps(body, pool, x, y, [n, c], out_outer, (kernel, strides, pads, dilations), in_sizes, out_sizes)
+        if not pool.finishes:
+            return
+        if pool.counts:
+            outer_count = _outer_count(body, out_outer, strides, pads, dilations, kernel, count_limits, include_pad)
         last = k - 1
         with body.loop(out_sizes[last]) as (o, epilogue):
-            offset = times(epilogue, o, strides[last])
-            if not include_pad:
-                offset = plus(epilogue, offset, -pads[last])
-            lo, hi = valid_range(epilogue, offset, dilations[last], count_limits[last], epilogue.index(kernel[last]))
-            count = epilogue.muli(outer_count, range_length(epilogue, lo, hi))
+            count = epilogue.index(1)
+            if pool.counts:
+                offset = times(epilogue, o, strides[last])
+                if not include_pad:
+                    offset = plus(epilogue, offset, -pads[last])
+                lo, hi = valid_range(epilogue, offset, dilations[last], count_limits[last], epilogue.index(kernel[last]))
+                count = epilogue.muli(outer_count, range_length(epilogue, lo, hi))
             index = [n, c, *out_outer, o]
-            result = pool.finish(epilogue, epilogue.load(y, index), count)
-            if result is not None:
-                epilogue.store(result, y, index)
+            epilogue.store(pool.finish(epilogue, epilogue.load(y, index), count), y, index)
 
 
 def _outer_count(
@@ -233,26 +260,35 @@ def _accumulate_taps(
 
 @lowers("nn.global_average_pool", "nn.global_max_pool")
 def lower_global_pool(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """One register reduction per (n, c) over the spatial dims. Means of f16/bf16
+    accumulate and divide in f32, as numpy's ``mean`` does."""
     (x,), (y,) = ins, outs
     is_max = op.name == "nn.global_max_pool"
     element = element_of(y) if is_max else require_float(op, y)
+    maximum = _MaxOf.of(op, y)
+    wide = not is_max and isinstance(element, Float16Type | BFloat16Type)
+    accumulator = f32 if wide else element
     spatial = [kb.dim(x, a) for a in range(2, rank_of(x))]
-    init = _lowest(kb, element) if is_max else kb.float_const(0.0, element)
+    init = maximum.lowest(kb) if is_max else kb.float_const(0.0, accumulator)
+
+    def reduce(b: KernelBuilder, lead: list[SSAValue], sizes: Sequence[SSAValue], acc: SSAValue) -> SSAValue:
+        if not sizes:
+            value = b.load(x, lead)
+            if is_max:
+                return maximum(b, acc, value)
+            return b.add(arith.AddfOp(acc, b.add(arith.ExtFOp(value, f32)) if wide else value))
+        with b.reduction_loop(sizes[0], [acc]) as (iv, (carried,), inner, next_):
+            next_.append(reduce(inner, [*lead, iv], sizes[1:], carried))
+        return next_[0]
+
     with kb.loop(kb.dim(y, 0)) as (n, batch):
         with batch.loop(batch.dim(y, 1)) as (c, body):
-
-            def reduce(b: KernelBuilder, sizes: Sequence[SSAValue], index: list[SSAValue], acc: SSAValue) -> SSAValue:
-                if not sizes:
-                    value = b.load(x, [n, c, *index])
-                    return _maximum(b, acc, value) if is_max else b.add(arith.AddfOp(acc, value))
-                with b.reduction_loop(sizes[0], [acc]) as (iv, (carried,), inner, next_):
-                    next_.append(reduce(inner, sizes[1:], [*index, iv], carried))
-                return next_[0]
-
-            result = reduce(body, spatial, [], init)
+            result = reduce(body, [n, c], spatial, init)
             if not is_max:
                 count = body.index(1)
                 for size in spatial:
                     count = body.muli(count, size)
-                result = body.add(arith.DivfOp(result, _to_float(body, count, element)))
+                result = body.add(arith.DivfOp(result, _to_float(body, count, accumulator)))
+                if wide:
+                    result = body.add(arith.TruncFOp(result, element))
             body.store(result, y, [n, c, *(body.index(0) for _ in spatial)])

@@ -45,7 +45,7 @@ def memref_of(v: SSAValue) -> MemRefType[Attribute]:
     t = v.type
     if not isinstance(t, MemRefType):
         raise LoweringError(f"expected a memref, got {t}")
-    return t  # type: ignore[return-value]
+    return t
 
 
 def rank(v: SSAValue) -> int:
@@ -229,7 +229,8 @@ def lower_shape(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: lis
     start = clamp(read_int(getattr(op, "start", None), 0))
     end = max(start, clamp(read_int(getattr(op, "end", None), r)))
     for position, axis in enumerate(range(start, end)):
-        size = kb.add(arith.IndexCastOp(kb.dim(x, axis), i64))
+        static = static_dim(x, axis)
+        size = kb.int_const(static, i64) if static is not None else kb.add(arith.IndexCastOp(kb.dim(x, axis), i64))
         kb.store(size, y, [kb.index(position)])
 
 
