@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
 from xdsl.printer import Printer
 
 from dynir.ir.constants import BLOBS
@@ -13,10 +12,13 @@ from dynir.ir.context import make_context
 
 
 def parse(text: str, name: str = "<string>") -> ModuleOp:
-    """Parse MLIR text (with a ``dialect_resources`` section, if any) into a module."""
+    """Parse MLIR text (with a ``dialect_resources`` section, if any) into a module;
+    every op gets a ``file:line:col`` location (``name`` is the file)."""
+    from dynir.diagnostics import LocatedParser
+
     ctx = make_context()
     BLOBS.begin_parse()
-    return Parser(ctx, text, name).parse_module()
+    return LocatedParser(ctx, text, name).parse_module()
 
 
 def print_ir(module: ModuleOp, *, resources: bool = True) -> str:

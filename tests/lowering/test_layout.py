@@ -146,7 +146,10 @@ def test_split() -> None:
     y = g.input("y", (6, 2))
     for part in g.split(y, axis=0, sizes=[1, 5], num_results=2):  # type: ignore[union-attr]
         g.output(part)
-    assert_same(g.module(), [[(3, 9), (6, 2)], [(1, 9), (6, 2)], [(0, 9), (6, 2)]])
+    z = g.input("z", (2, None))  # a dynamic split dim: piece sizes known at run time only
+    for part in g.split(z, axis=1, num_results=3):  # type: ignore[union-attr]
+        g.output(part)
+    assert_same(g.module(), [[(3, 9), (6, 2), (2, 7)], [(1, 9), (6, 2), (2, 2)], [(0, 9), (6, 2), (2, 0)]])
 
 
 @pytest.mark.parametrize("mode", ["DCR", "CRD"])
