@@ -80,7 +80,7 @@ class CompiledModel:
                         f"input '{spec.name}' dim {axis} must be {want} ({format_shape(spec.shape)}), "
                         f"got shape {array.shape}"
                     )
-            checked.append(np.ascontiguousarray(array))
+            checked.append(array if array.flags.c_contiguous else np.ascontiguousarray(array))
         return checked
 
     def _signature(self) -> str:

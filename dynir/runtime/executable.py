@@ -90,7 +90,7 @@ def _abi(array: np.ndarray) -> np.ndarray:
     # Booleans live in memory as i8 (see dynir.lowering.builder); kernels need contiguity.
     if array.dtype == np.bool_:
         array = array.view(np.int8)
-    return np.ascontiguousarray(array)
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def concrete_output_shapes(group: GroupOp, input_shapes: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
@@ -138,7 +138,8 @@ def build_executable(host: func.FuncOp, kernels: dict[str, Kernel]) -> Executabl
     output_slots: list[int] = []
     for op in block.ops:
         if isinstance(op, ConstantOp):
-            constants[slot(op.output)] = np.ascontiguousarray(op.array())
+            value = op.array()
+            constants[slot(op.output)] = value if value.flags.c_contiguous else np.ascontiguousarray(value)
         elif isinstance(op, GroupOp):
             assert op.kernel is not None, "lower-to-loops must run first"
             name = op.kernel.root_reference.data
