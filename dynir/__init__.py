@@ -24,6 +24,7 @@ _LAZY = {
     "Preprocess": ("dynir.preprocess", "Preprocess"),
     "compile": ("dynir.compiler", "compile"),
     "CompiledModel": ("dynir.runtime.compiled_model", "CompiledModel"),
+    "quantize": ("dynir.quantization.calibrate", "quantize"),
 }
 
 if TYPE_CHECKING:

@@ -7,7 +7,10 @@ pass, so ``dynir-opt -p`` can replay any prefix of it.
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,14 +19,20 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr, TensorType
 from xdsl.passes import PassPipeline
 
+from dynir.backends.llvm.jit import CompiledModule, load_object, optimize, parse_llvm
+from dynir.backends.llvm.target import host_target_machine
+from dynir.backends.llvm.translate import ExportedKernel, TranslateOptions, exported_kernels, translate_module
 from dynir.diagnostics import DynirError
 from dynir.dialects.nn.base import DIM_NAMES, VALUE_NAME
 from dynir.interpreter import entry_function
 from dynir.ir.context import make_context
 from dynir.ir.types import numpy_dtype, shape_of
 from dynir.pipeline import compile_pipeline, pass_registry
-from dynir.runtime.compiled_model import CompiledModel, InputSpec
-from dynir.runtime.executable import build_executable
+from dynir.runtime.artefact import Artefact, constant_values, host_with_constant_args, make_artefact, parse_host
+from dynir.runtime.cache import CacheWarning, DiskCache, canonical_ir, key_of, key_parts
+from dynir.runtime.compiled_model import Built, CompiledModel, InputSpec
+from dynir.runtime.executable import Executable, Kernel, build_executable
+from dynir.runtime.specialize import DynamicOption, Spec, refine_types, spec_arg_types
 
 TARGETS = ("cpu",)
 
@@ -44,31 +53,150 @@ def to_module(model: Any) -> ModuleOp:
     raise DynirError(f"cannot compile a {type(model).__name__}: pass an ONNX path/ModelProto, a ModuleOp or a builder graph")
 
 
-def compile(model: Any, target: str = "cpu", *, fuse: bool = True, **options: Any) -> CompiledModel:  # noqa: A001
-    """Compile ``model`` for ``target``; see ``to_module`` for what ``model`` may be."""
+CacheDirOption = str | os.PathLike[str] | bool | None
+"""``None``: the default cache directory (see ``dynir.runtime.cache``); a path: that
+directory; ``False``: no disk cache."""
+
+
+def compile(  # noqa: A001
+    model: Any,
+    target: str = "cpu",
+    *,
+    fuse: bool = True,
+    dynamic: DynamicOption = None,
+    recompile_limit: int | None = 8,
+    cache_dir: CacheDirOption = None,
+    **options: Any,
+) -> CompiledModel:
+    """Compile ``model`` for ``target``; see ``to_module`` for what ``model`` may be.
+
+    Compilation is lazy and shape-polymorphic: each call whose shapes no compiled
+    specialisation covers builds one (``dynamic`` picks the policy, see
+    ``dynir.runtime.specialize``), first looking in the disk cache at ``cache_dir``.
+    """
     if target not in TARGETS:
         raise DynirError(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
     if options:
         raise DynirError(f"unknown compile option(s): {', '.join(sorted(options))}")
-    return compile_module(to_module(model), fuse=fuse)
+    return compile_module(
+        to_module(model), fuse=fuse, dynamic=dynamic, recompile_limit=recompile_limit,
+        cache_dir=cache_dir, label=_label(model),
+    )
 
 
-def compile_module(module: ModuleOp, *, fuse: bool = True) -> CompiledModel:
-    """Lower ``module`` (not modified) to kernels, JIT them, and wrap the host program."""
-    from dynir.backends.llvm.jit import compile_module as jit_compile
-
+def compile_module(
+    module: ModuleOp,
+    *,
+    fuse: bool = True,
+    dynamic: DynamicOption = None,
+    recompile_limit: int | None = 8,
+    cache_dir: CacheDirOption = None,
+    label: str = "module",
+) -> CompiledModel:
+    """A ``CompiledModel`` of ``module`` (not modified); specialisations compile on first use."""
+    if recompile_limit is not None and (not isinstance(recompile_limit, int) or recompile_limit < 1):
+        raise DynirError(f"recompile_limit must be a positive integer or None, got {recompile_limit!r}")
     module = module.clone()
     host = entry_function(module)
     inputs = _input_specs(host)
     outputs = _output_names(host)
-    ctx = make_context()
-    PassPipeline.parse_spec(pass_registry(), compile_pipeline(fuse=fuse)).apply(ctx, module)
-    module.verify()
-    kernel_module = _kernel_module(module)
-    compiled = jit_compile(kernel_module)
-    kernels = {op.sym_name.data: compiled[op.sym_name.data] for op in kernel_module.ops if isinstance(op, func.FuncOp)}
-    executable = build_executable(entry_function(module, host.sym_name.data), kernels)
-    return CompiledModel(module, executable, inputs, outputs)
+    cache = None if cache_dir is False else DiskCache(None if cache_dir in (None, True) else cache_dir)  # type: ignore[arg-type]
+    builder = SpecialisationBuilder(module, inputs, fuse=fuse, cache=cache, label=label)
+    builder.check_lowering(tuple(i.shape for i in inputs))
+    return CompiledModel(module, inputs, outputs, builder, dynamic=dynamic, recompile_limit=recompile_limit)
+
+
+class SpecialisationBuilder:
+    """Builds one specialisation of a module: from the disk cache when it holds one,
+    else refine types -> ``compile_pipeline`` -> LLVM object code -> host program."""
+
+    def __init__(self, module: ModuleOp, inputs: Sequence[InputSpec], *, fuse: bool,
+                 cache: DiskCache | None, label: str) -> None:
+        self.module = module
+        self.inputs = list(inputs)
+        self.pipeline = compile_pipeline(fuse=fuse)
+        self.cache = cache
+        self.label = label
+        self.canonical = canonical_ir(module) if cache is not None else None
+        self._lowered: dict[Spec, ModuleOp] = {}
+
+    def check_lowering(self, spec: Spec) -> None:
+        """Lower ``spec`` now, so that a model the backend cannot compile fails in
+        ``dynir.compile`` rather than at its first call; the lowered module is kept for
+        when the first call needs that spec. Skipped when the disk cache holds ``spec``."""
+        if self.cache is not None and self.canonical is not None:
+            if self.cache.contains(self._parts(spec)):
+                return
+        self._lowered[spec] = self._lower(spec)
+
+    def _parts(self, spec: Spec) -> dict[str, str]:
+        assert self.canonical is not None
+        return key_parts(self.canonical.sha256, _inputs_part(self.inputs, spec), self._pipeline_part())
+
+    def __call__(self, spec: Spec, description: str) -> Built:
+        start = time.perf_counter()
+        parts: dict[str, str] = {}
+        if self.cache is not None and self.canonical is not None:
+            parts = self._parts(spec)
+            artefact = self.cache.lookup(parts, label=self.label, spec=description)
+            if artefact is not None:
+                executable = self._load(artefact)
+                if executable is not None:
+                    return Built(executable, "disk", key_of(parts), time.perf_counter() - start)
+        object_code, exports, host = self._compile(spec)
+        with_args, values = host_with_constant_args(host)
+        kernels = _kernels(load_object(object_code, exports))
+        executable = build_executable(with_args, kernels, values)
+        seconds = time.perf_counter() - start
+        if self.cache is not None and self.canonical is not None:
+            artefact, _, _ = make_artefact(object_code, exports, host, self.canonical.constants)
+            self.cache.store(parts, artefact, label=self.label, spec=description, seconds=seconds)
+        return Built(executable, "compiled", key_of(parts) if parts else "", seconds)
+
+    def _pipeline_part(self) -> str:
+        return f"{self.pipeline} | {TranslateOptions()} | O3"
+
+    def _lower(self, spec: Spec) -> ModuleOp:
+        refined = refine_types(self.module, spec_arg_types(self.inputs, spec), entry_function(self.module).sym_name.data)
+        PassPipeline.parse_spec(pass_registry(), self.pipeline).apply(make_context(), refined)
+        refined.verify()
+        return refined
+
+    def _compile(self, spec: Spec) -> tuple[bytes, dict[str, ExportedKernel], func.FuncOp]:
+        refined = self._lowered.pop(spec, None) or self._lower(spec)
+        kernel_module = _kernel_module(refined)
+        exports = exported_kernels(kernel_module)
+        parsed = parse_llvm(translate_module(kernel_module))
+        optimize(parsed)
+        return host_target_machine().emit_object(parsed), exports, entry_function(refined)
+
+    def _load(self, artefact: Artefact) -> Executable | None:
+        assert self.canonical is not None
+        try:
+            values = constant_values(artefact, self.canonical.constants)
+            host = parse_host(artefact.host_text)
+            return build_executable(host, _kernels(load_object(artefact.object_code, artefact.exports)), values)
+        except (DynirError, KeyError) as error:
+            warnings.warn(f"dynir cache: cannot load a stored specialisation ({error}); recompiling",
+                          CacheWarning, stacklevel=4)
+            return None
+
+
+def _kernels(compiled: CompiledModule) -> dict[str, Kernel]:
+    return {name: compiled[name] for name in compiled.exports}
+
+
+def _inputs_part(inputs: Sequence[InputSpec], spec: Spec) -> str:
+    return ", ".join(f"{i.name}:{'x'.join('?' if d is None else str(d) for d in shape)}:{i.dtype}"
+                     for i, shape in zip(inputs, spec))
+
+
+def _label(model: object) -> str:
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model).stem
+    if isinstance(model, onnx.ModelProto):
+        return model.graph.name or "onnx model"
+    return "module"
 
 
 def _kernel_module(module: ModuleOp) -> ModuleOp:
@@ -97,6 +225,15 @@ def _dim_names(attrs: object, i: int) -> tuple[str, ...]:
         names = data[i].data.get(DIM_NAMES)  # type: ignore[union-attr]
         if isinstance(names, ArrayAttr):
             return tuple(n.data for n in names.data if isinstance(n, StringAttr))
+    return ()
+
+
+def _dim_names(attrs: object, i: int) -> tuple[str, ...]:
+    data: Sequence[object] = getattr(attrs, "data", ()) or ()
+    if i < len(data) and isinstance(data[i], DictionaryAttr):
+        names = data[i].data.get(DIM_NAMES)  # type: ignore[union-attr]
+        if isinstance(names, ArrayAttr):
+            return tuple(n.data if isinstance(n, StringAttr) else "" for n in names.data)
     return ()
 
 

@@ -23,10 +23,29 @@ from dynir.diagnostics import DynirError, close_names
 
 PassFactory = Callable[[], type[ModulePass]]
 
+FUSION_PIPELINE = ",".join(
+    [
+        "canonicalize",  # fold constants and dead ops first: fewer, simpler candidates
+        "fold-batchnorm",  # before any grouping: the batch_norm vanishes into conv/gemm weights
+        "fuse-horizontal",  # before epilogues: the merged matmul takes the merged bias add
+        "fuse-epilogue",  # contractions claim their elementwise consumers first (applied at the store)
+        "fuse-reduction",  # then reductions take their cheap producers and their consumers
+        "fuse-elementwise",  # what is left: elementwise/view trees, one loop nest each
+    ]
+)
+"""``dynir-opt --fuse`` and ``dynir.compile(fuse=True)``: the fusion passes in their
+fixed order (each comment says why a pass sits where it does)."""
+
 NAMED_PIPELINES: dict[str, tuple[str, str]] = {
     # flag: (pipeline, what it is for). Only pipelines whose passes exist are listed;
     # each becomes a ``dynir-opt --<flag>`` applied in command-line order.
+    "fuse": (
+        FUSION_PIPELINE,
+        "form fusion groups: canonicalize, fold batch_norm into conv/gemm, merge sibling matmuls, "
+        "then contraction epilogues, reductions with their producers/consumers, elementwise trees",
+    ),
     "lower-to-loops": ("lower-to-loops", "turn every fusion group (or lone nn op) into one scf/memref/arith/math kernel"),
+    "quantize": ("quantize", "int8 matmul/gemm/conv with constant weights (dynamic activation scales; see passes/quantize.py)"),
 }
 
 
@@ -100,8 +119,8 @@ def compile_pipeline(*, fuse: bool) -> str:
     """The textual pipeline ``dynir.compile`` runs on an imported ``nn`` module."""
     stages: list[str] = []
     if fuse:
-        # Fusion passes slot in here: they form the groups that become one kernel each.
-        stages += []
+        # The fusion passes form the groups that become one kernel each.
+        stages.append(FUSION_PIPELINE)
     # Every group (and every op left alone) becomes one loop-nest kernel.
     stages.append("lower-to-loops")
     return ",".join(stages)

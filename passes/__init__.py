@@ -26,6 +26,12 @@ def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "lower-to-loops": _lazy("lower_to_loops", "LowerToLoopsPass"),
+    "quantize": _lazy("quantize", "QuantizePass"),
+    "fold-batchnorm": _lazy("fold_batchnorm", "FoldBatchnormPass"),
+    "fuse-horizontal": _lazy("fuse_horizontal", "FuseHorizontalPass"),
+    "fuse-epilogue": _lazy("fuse_epilogue", "FuseEpiloguePass"),
+    "fuse-reduction": _lazy("fuse_reduction", "FuseReductionPass"),
+    "fuse-elementwise": _lazy("fuse_elementwise", "FuseElementwisePass"),
 }
 """dynir's own passes by flag name (``fuse-elementwise`` -> ``FuseElementwisePass``)."""
 

@@ -358,7 +358,7 @@ def conv_transpose_reference(
     n, c = x.shape[:2]
     in_spatial, kernel = x.shape[2:], w.shape[2:]
     cg, mg = c // group, w.shape[1]
-    rows = x.reshape(n, group, cg, -1).transpose(1, 0, 3, 2).reshape(group, -1, cg)
+    rows = x.reshape(n, group, cg, int(np.prod(in_spatial, dtype=np.int64))).transpose(1, 0, 3, 2).reshape(group, n * int(np.prod(in_spatial, dtype=np.int64)), cg)
     contributions = np.matmul(rows, w.reshape(group, cg, -1))  # (G, N*D, Mg*K)
     contributions = contributions.reshape(group, n, *in_spatial, mg, *kernel)
     contributions = contributions.transpose(0, 1, 2 + k, *range(3 + k, 3 + 2 * k), *range(2, 2 + k))

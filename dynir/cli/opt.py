@@ -36,6 +36,7 @@ from dynir.diagnostics import DynirError, SourceText, close_names, error_text, p
 from dynir.ir.constants import BLOBS
 from dynir.ir.context import dynir_dialects
 from dynir.pipeline import NAMED_PIPELINES, build_pipeline, pass_registry
+from dynir.report.recorder import CompileRecorder
 from dynir.plugins import plugin_dialects
 
 SPLIT_MARKER = "// -----"
@@ -65,6 +66,9 @@ class DynirOptMain(xDSLOptMain):
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         versions = f"dynir-opt {version('dynir')} (xDSL {version('xdsl')})"
         add_opt_arguments(arg_parser, NAMED_PIPELINES, list(self.available_targets), versions)
+        arg_parser.add_argument("--report", metavar="FILE.html",
+                                help="write an HTML report: the IR after every pass, diffs, per-pass time, remarks, "
+                                "and the source ops behind each kernel (one file per chunk with --split-input-file)")
 
     def setup_pipeline(self) -> None:
         steps: list[str] = getattr(self.args, PIPELINE_STEPS) or []
@@ -110,8 +114,12 @@ class DynirOptMain(xDSLOptMain):
         dump = self._dump_dir(chunk_index)
         if dump is not None:
             (dump / "00-input.mlir").write_text(self._print(module), encoding="utf-8")
-        report = self._run_passes(module, passes, source, dump)
+        recorder = CompileRecorder(source.name) if self.args.report else None
+        report = self._run_passes(module, passes, source, dump, recorder)
         timings += report.timings
+        if recorder is not None:
+            recorder.record_run(report, module)
+            recorder.write(_report_path(self.args.report, chunk_index))
         start = time.perf_counter()
         text = self._output(module)
         timings.append(("(print output)", time.perf_counter() - start))
@@ -123,9 +131,12 @@ class DynirOptMain(xDSLOptMain):
         return text
 
     def _run_passes(self, module: ModuleOp, passes: list[ModulePass], source: SourceText,
-                    dump: Path | None) -> PipelineReport:
+                    dump: Path | None, recorder: CompileRecorder | None = None) -> PipelineReport:
         runner = PassRunner(passes, verify_each=self.args.verify_each, reproducer_dir=self.args.reproducer_dir,
                             print_ir=lambda m: self._print(m, debuginfo=True), source=source)
+        if recorder is not None:
+            recorder.snapshot("input", module)
+            runner.observers.append(recorder.observe)
         after = set(self.args.print_ir_after)
 
         def show(index: int, p: ModulePass, m: ModuleOp) -> None:
@@ -197,6 +208,12 @@ def llvm_ir_of_kernels(module: ModuleOp, *, optimized: bool) -> str:
     if not kernels:
         raise DynirError("-t llvm / --lower-to-llvm: the module has no kernels; run lower-to-loops first")
     return emit_llvm_ir(ModuleOp(kernels), optimized=optimized)
+
+
+def _report_path(path: str, chunk_index: int | None) -> Path:
+    """``--report out.html``, or ``out.chunk-03.html`` for chunk 3 of a split input."""
+    target = Path(path)
+    return target if chunk_index is None else target.with_name(f"{target.stem}.chunk-{chunk_index:02d}{target.suffix}")
 
 
 def _constant(dialect: Dialect) -> Callable[[], Dialect]:

@@ -21,8 +21,9 @@ def dynir_dialects() -> list[Dialect]:
     """dynir's own dialects, in IR-level order."""
     from dynir.dialects.fusion import Fusion
     from dynir.dialects.nn import NN
+    from dynir.dialects.quant import Quant
 
-    return [NN, Fusion]
+    return [NN, Quant, Fusion]
 
 
 def xdsl_dialects() -> list[Dialect]:

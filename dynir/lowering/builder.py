@@ -35,10 +35,14 @@ INDEX = IndexType()
 
 
 def memref_type(t: TensorType) -> MemRefType:
-    """The buffer type of a tensor type (``i1`` is stored as ``i8``)."""
+    """The buffer type of a tensor type: ``i1`` is stored as ``i8``, and unsigned
+    integers as signless ones of the same width (arith ops are signless; a lowering
+    that cares about signedness reads it from the op's tensor types)."""
     element = t.element_type
     if element == i1:
         element = i8
+    elif isinstance(element, IntegerType) and element.signedness.data.name != "SIGNLESS":
+        element = IntegerType(element.width.data)
     return MemRefType(element, t.get_shape())
 
 

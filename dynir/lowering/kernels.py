@@ -1,31 +1,60 @@
-"""One kernel per ``fusion.group``: pick its shape and build it.
+"""One kernel per ``fusion.group``: pick its shape from the group's contents and build it.
 
-- A group of elementwise ops (any tree, with broadcasting) becomes one loop nest over
-  its output; each element is computed in registers from one load per input.
-- A group holding one other op goes to that op's lowering (``@lowers("nn.matmul")`` in
-  the family modules: contraction.py, reduction.py, ...), which receives the input and
+- **elementwise** (elementwise ops, ``batch_norm``, view ops; any tree, with
+  broadcasting, one or more outputs of one shape): one loop nest over the output;
+  each element is computed in registers from one load per input (``GroupValues``).
+- **single op**: a group holding one other op goes to that op's lowering
+  (``@lowers("nn.matmul")`` in the family modules), which receives the input and
   output buffers.
+- **epilogue** (one contraction/conv/pool op plus the elementwise ops that consume
+  it): the producer's lowering runs with an ``epilogue`` callback that it applies to
+  each finished output element before its final store (matmul/gemm do it row by row,
+  while the row is in cache). A lowering without the ``epilogue`` keyword writes its
+  result and the kernel then applies the tail in place, still in the same kernel.
+- **reduction** (softmax, log_softmax, layer_norm or reduce_* with elementwise
+  producers and consumers): see ``dynir.lowering.reduction_kernels``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from xdsl.dialects import func
-from xdsl.dialects.builtin import TensorType, i1
-from xdsl.ir import Operation, SSAValue
+from xdsl.dialects import arith, func, scf
+from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType
+from xdsl.ir import Block, Operation, Region, SSAValue
 
 from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.lowering.builder import KernelBuilder, finish_kernel, new_kernel
-from dynir.lowering.scalar import LoweringError, emit_scalar, has_scalar_form
+from dynir.lowering.expression import VIEW_OPS, GroupValues, is_fusable_elementwise
+from dynir.lowering.scalar import LoweringError
 
-OpLowering = Callable[[KernelBuilder, Operation, list[SSAValue], list[SSAValue]], None]
+Epilogue = Callable[[KernelBuilder, SSAValue, list[SSAValue]], SSAValue]
+"""``epilogue(kb, value, indices)``: the final value of output element ``indices``
+given the producer's ``value`` there (appends scalar ops to ``kb``)."""
+
+
+class OpLowering(Protocol):
+    def __call__(self, kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], /) -> None: ...
+
+
 _LOWERINGS: dict[str, OpLowering] = {}
+
+REDUCTION_ANCHORS = frozenset(
+    {
+        "nn.softmax", "nn.log_softmax", "nn.layer_norm", "nn.reduce_sum", "nn.reduce_mean",
+        "nn.reduce_max", "nn.reduce_min", "nn.reduce_prod", "nn.reduce_l1", "nn.reduce_l2",
+        "nn.reduce_sum_square",
+    }
+)
+"""Ops a reduction group is built around (``dynir.lowering.reduction_kernels``)."""
 
 
 def lowers(*names: str) -> Callable[[OpLowering], OpLowering]:
     """Register the loop lowering of ops ``names``: ``fn(kb, op, inputs, outputs)``
-    appends loops that read the input buffers and fill the output buffers."""
+    appends loops that read the input buffers and fill the output buffers. A lowering
+    that can apply an epilogue takes it as keyword ``epilogue: Epilogue | None``."""
 
     def wrap(fn: OpLowering) -> OpLowering:
         for name in names:
@@ -41,7 +70,19 @@ def _load_families() -> None:
 
 def can_lower(op: Operation) -> bool:
     _load_families()
-    return has_scalar_form(op) or op.name in _LOWERINGS
+    return is_fusable_elementwise(op) or op.name in _LOWERINGS or op.name in REDUCTION_ANCHORS
+
+
+def has_lowering(name: str) -> bool:
+    _load_families()
+    return name in _LOWERINGS
+
+
+def accepts_epilogue(name: str) -> bool:
+    """Whether the lowering of ``name`` applies an epilogue itself (at its final store)."""
+    _load_families()
+    fn = _LOWERINGS.get(name)
+    return fn is not None and "epilogue" in inspect.signature(fn).parameters
 
 
 def build_kernel(group: GroupOp, name: str) -> func.FuncOp:
@@ -51,12 +92,19 @@ def build_kernel(group: GroupOp, name: str) -> func.FuncOp:
     in_types = [_tensor(v.type) for v in group.inputs]
     out_types = [_tensor(r.type) for r in group.outputs]
     kernel, kb, ins, outs = new_kernel(name, in_types, out_types)
-    if body_ops and all(has_scalar_form(op) for op in body_ops):
-        _elementwise_kernel(kb, group, ins, outs)
+    buffers = dict(zip(group.body.block.args, ins))
+    others = [op for op in body_ops if not (is_fusable_elementwise(op) or op.name in VIEW_OPS)]
+    if body_ops and not others:
+        _elementwise_kernel(kb, group, buffers, outs)
     elif len(body_ops) == 1 and body_ops[0].name in _LOWERINGS:
         op = body_ops[0]
-        args = {a: b for a, b in zip(group.body.block.args, ins)}
-        _LOWERINGS[op.name](kb, op, [args[v] for v in op.operands], outs)  # type: ignore[index]
+        _LOWERINGS[op.name](kb, op, [buffers[v] for v in op.operands], outs)
+    elif len(others) == 1 and others[0].name in REDUCTION_ANCHORS:
+        from dynir.lowering.reduction_kernels import reduction_kernel
+
+        reduction_kernel(kb, group, others[0], buffers, outs)
+    elif len(others) == 1 and others[0].name in _LOWERINGS:
+        _epilogue_kernel(kb, group, others[0], buffers, outs)
     else:
         names = ", ".join(sorted({op.name for op in body_ops}))
         raise LoweringError(f"no loop lowering for a group of ({names})")
@@ -64,32 +112,88 @@ def build_kernel(group: GroupOp, name: str) -> func.FuncOp:
     return kernel
 
 
-def _elementwise_kernel(
-    kb: KernelBuilder, group: GroupOp, ins: Sequence[SSAValue], outs: Sequence[SSAValue]
-) -> None:
-    # One nest per distinct output shape would be needed for outputs of different
-    # shapes; fusion only forms groups whose outputs share the group's iteration space.
+def _yielded(group: GroupOp) -> list[SSAValue]:
     yield_op = group.body.block.last_op
-    assert isinstance(yield_op, YieldOp)
+    if not isinstance(yield_op, YieldOp):
+        raise LoweringError("'fusion.group' body must end in 'fusion.yield'")
+    return list(yield_op.values)
+
+
+def _elementwise_kernel(
+    kb: KernelBuilder, group: GroupOp, buffers: dict[SSAValue, SSAValue], outs: Sequence[SSAValue]
+) -> None:
+    """One loop nest over the outputs' common shape. Outputs of one type may still
+    differ at run time where a dynamic dim is 1 (broadcast): the nest runs over the
+    largest, and stores to a smaller output are guarded."""
+    yielded = _yielded(group)
+    values = GroupValues(kb, buffers, dict(zip(yielded, outs)))
+    values.prepare(group.body.block)
+    sizes = kb.dims(outs[0])
+    ranks = {len(_tensor(r.type).get_shape()) for r in group.outputs}
+    if len(ranks) != 1:
+        raise LoweringError("an elementwise group's outputs must share one rank")
+    for out in outs[1:]:
+        sizes = [a if a == b else kb.add(arith.MaxUIOp(a, b)) for a, b in zip(sizes, kb.dims(out))]
+    ivs, inner = kb.loop_nest(sizes)
+    for value, out in zip(yielded, outs):
+        guard = _store_guard(inner, out, ivs, sizes) if len(outs) > 1 else None
+        if guard is None:
+            inner.store(values.at(inner, value, ivs), out, ivs)
+            continue
+        then = Block()
+        then.add_op(scf.YieldOp())
+        then_kb = _before_yield(then, inner)
+        then_kb.store(values.at(then_kb, value, ivs), out, ivs)
+        inner.add(scf.IfOp(guard, [], Region(then)))
+
+
+def _store_guard(kb: KernelBuilder, out: SSAValue, ivs: list[SSAValue], sizes: list[SSAValue]) -> SSAValue | None:
+    shape = out.type.get_shape()  # type: ignore[attr-defined]
+    guard: SSAValue | None = None
+    for axis, size in enumerate(shape):
+        if size != DYNAMIC_INDEX:
+            continue
+        dim = kb.dim(out, axis)
+        if dim is sizes[axis]:
+            continue
+        inside = kb.cmpi(ivs[axis], dim, "ult")
+        guard = inside if guard is None else kb.add(arith.AndIOp(guard, inside))
+    return guard
+
+
+def _before_yield(block: Block, parent: KernelBuilder) -> KernelBuilder:
+    from dynir.lowering.builder import _BeforeTerminator  # pyright: ignore[reportPrivateUsage]
+
+    return _BeforeTerminator(block, parent.constants)
+
+
+def _epilogue_kernel(
+    kb: KernelBuilder, group: GroupOp, anchor: Operation, buffers: dict[SSAValue, SSAValue], outs: Sequence[SSAValue]
+) -> None:
+    """``anchor`` (a contraction/conv/pool) with its elementwise consumers applied to each
+    output element before it is stored."""
+    (result,) = _yielded(group)
+    if len(anchor.results) != 1 or len(outs) != 1:
+        raise LoweringError(f"an epilogue group needs one '{anchor.name}' result and one output")
+    produced = anchor.results[0]
+    if _tensor(produced.type) != _tensor(result.type):
+        raise LoweringError(f"an epilogue must keep the type of '{anchor.name}' ({produced.type}), got {result.type}")
+    values = GroupValues(kb, buffers, {result: outs[0], produced: outs[0]})
+    values.prepare(group.body.block)
+
+    def epilogue(ekb: KernelBuilder, value: SSAValue, idx: list[SSAValue]) -> SSAValue:
+        values.bind(produced, lambda _kb, _idx: value)
+        values.forget()  # a new element: nothing computed for the last one applies
+        return values.at(ekb, result, idx)
+
+    ins = [buffers[v] for v in anchor.operands]
+    lowering = _LOWERINGS[anchor.name]
+    if accepts_epilogue(anchor.name):
+        lowering(kb, anchor, ins, list(outs), epilogue=epilogue)  # type: ignore[call-arg]
+        return
+    lowering(kb, anchor, ins, list(outs))
     ivs, inner = kb.loop_nest(kb.dims(outs[0]))
-    buffers = dict(zip(group.body.block.args, ins))
-    cache: dict[SSAValue, SSAValue] = {}
-
-    def value_at(v: SSAValue) -> SSAValue:
-        if v in cache:
-            return cache[v]
-        if v in buffers:
-            t = _tensor(v.type)
-            scalar = inner.load(buffers[v], inner.broadcast_index(buffers[v], ivs), as_bool=t.element_type == i1)
-        else:
-            op = v.owner
-            assert isinstance(op, Operation)
-            scalar = emit_scalar(inner, op, [value_at(o) for o in op.operands])
-        cache[v] = scalar
-        return scalar
-
-    for value, out in zip(yield_op.values, outs):
-        inner.store(value_at(value), out, ivs)
+    inner.store(epilogue(inner, inner.load(outs[0], ivs), ivs), outs[0], ivs)
 
 
 def _tensor(t: object) -> TensorType:

@@ -1,30 +1,150 @@
 """``Executable``: the host program of one compiled specialisation.
 
 After ``lower-to-loops``, a host function is a list of ``fusion.group`` steps, each
-naming its kernel. The executable turns that list into slot-indexed steps once; a call
-fills the input slots, allocates each step's outputs and calls its kernel. Output
-shapes come from the types when static, else from the group body's shape inference on
-the call's concrete shapes (one plan per distinct input shape signature, cached).
+naming its kernel. ``host_plan`` turns it once into a ``HostPlan``: slot-indexed steps,
+the constants' slots, and for each step whose output shapes are not static a
+``ShapeProgram`` (the group body's ``nn`` ops, re-run on concrete shapes). A plan holds
+no IR, so it can be stored as JSON (``dynir.runtime.artefact``) and rebuilt without
+parsing MLIR. A call fills the input slots, allocates each step's outputs (shapes from
+the types, or the shape programs, once per distinct input shapes) and calls its kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import TensorType
-from xdsl.ir import Block, SSAValue
+from xdsl.ir import Attribute, Block, SSAValue
 
+from dynir.diagnostics import DynirError
 from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
-from dynir.diagnostics import DynirError
 from dynir.ir.types import is_static, numpy_dtype, shape_of, tensor_type
 
 Kernel = Callable[..., object]
 ShapeKey = tuple[tuple[int, ...], ...]
+Shapes = list[tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class ShapeOp:
+    """One ``nn`` op of a group body: its class, operand value ids, properties, result count."""
+
+    op: type[NNOp]
+    operands: tuple[int, ...]
+    properties: Mapping[str, Attribute]
+    num_results: int
+
+
+@dataclass(frozen=True)
+class ShapeProgram:
+    """A group's output shapes from its input shapes. Values are numbered: the inputs
+    ``0..n-1``, then each op's results in order; ``outputs`` are the yielded ids."""
+
+    input_elements: tuple[Attribute, ...]
+    ops: tuple[ShapeOp, ...]
+    outputs: tuple[int, ...]
+
+    @staticmethod
+    def of_group(group: GroupOp) -> ShapeProgram:
+        block = group.body.block
+        ids: dict[SSAValue, int] = {a: i for i, a in enumerate(block.args)}
+        ops: list[ShapeOp] = []
+        outputs: tuple[int, ...] = ()
+        for op in block.ops:
+            if isinstance(op, YieldOp):
+                outputs = tuple(ids[v] for v in op.values)
+                break
+            if not isinstance(op, NNOp) or isinstance(op, ConstantOp):
+                raise DynirError(f"cannot infer shapes through '{op.name}' in a fusion group")
+            ops.append(ShapeOp(type(op), tuple(ids[v] for v in op.operands), dict(op.properties), len(op.results)))
+            for r in op.results:
+                ids[r] = len(ids)
+        return ShapeProgram(tuple(_tensor(a.type).element_type for a in block.args), tuple(ops), outputs)
+
+    def __call__(self, input_shapes: Sequence[tuple[int, ...]]) -> Shapes:
+        block = Block(arg_types=[tensor_type(s, e) for s, e in zip(input_shapes, self.input_elements)])
+        values: list[SSAValue] = list(block.args)
+        made: list[NNOp] = []
+        try:
+            for op in self.ops:
+                new = op.op.make([values[i] for i in op.operands], dict(op.properties), num_results=op.num_results)
+                made.append(new)
+                values.extend(new.results)
+            return [tuple(int(d) for d in shape_of(values[i].type)) for i in self.outputs]  # type: ignore[misc]
+        except ValueError as error:
+            raise DynirError(f"shape inference failed at run time: {error}") from None
+        finally:
+            for new in made:
+                new.drop_all_references()
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    kernel: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    output_dtypes: tuple[np.dtype, ...]
+    static_shapes: tuple[tuple[int, ...] | None, ...]
+    shapes: ShapeProgram | None  # None when every output shape is static
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """A host function as slots and steps (see module doc)."""
+
+    num_slots: int
+    input_slots: tuple[int, ...]
+    constant_slots: tuple[int, ...]
+    steps: tuple[PlanStep, ...]
+    output_slots: tuple[int, ...]
+
+
+def host_plan(host: func.FuncOp) -> tuple[HostPlan, list[np.ndarray]]:
+    """The plan of a lowered host function, and its constants' values (in slot order)."""
+    slots: dict[SSAValue, int] = {}
+
+    def slot(v: SSAValue) -> int:
+        return slots.setdefault(v, len(slots))
+
+    block = host.body.block
+    input_slots = tuple(slot(a) for a in block.args)
+    constant_slots: list[int] = []
+    constants: list[np.ndarray] = []
+    steps: list[PlanStep] = []
+    output_slots: tuple[int, ...] = ()
+    for op in block.ops:
+        if isinstance(op, ConstantOp):
+            constant_slots.append(slot(op.output))
+            constants.append(contiguous(op.array()))
+        elif isinstance(op, GroupOp):
+            if op.kernel is None:
+                raise DynirError("a fusion.group without a kernel: run lower-to-loops first")
+            types = [_tensor(r.type) for r in op.outputs]
+            static = tuple(_static(t) for t in types)
+            steps.append(PlanStep(
+                kernel=op.kernel.root_reference.data,
+                inputs=tuple(slot(v) for v in op.inputs),
+                outputs=tuple(slot(r) for r in op.outputs),
+                output_dtypes=tuple(numpy_dtype(t.element_type) for t in types),
+                static_shapes=static,
+                shapes=None if all(s is not None for s in static) else ShapeProgram.of_group(op),
+            ))
+        elif isinstance(op, func.ReturnOp):
+            output_slots = tuple(slot(v) for v in op.arguments)
+        else:
+            raise DynirError(f"'{op.name}' cannot run on the host: lower it into a kernel first")
+    return HostPlan(len(slots), input_slots, tuple(constant_slots), tuple(steps), output_slots), constants
+
+
+def _static(t: TensorType) -> tuple[int, ...] | None:
+    shape = shape_of(t)
+    return tuple(int(d) for d in shape) if is_static(shape) else None  # type: ignore[arg-type]
 
 
 @dataclass
@@ -33,133 +153,131 @@ class Step:
     kernel_name: str
     inputs: list[int]
     outputs: list[int]
-    group: GroupOp
     output_dtypes: list[np.dtype]
     static_shapes: list[tuple[int, ...] | None]
+    shapes: ShapeProgram | None
+    launch: Callable[[Sequence[np.ndarray]], object]
 
 
 @dataclass
 class Executable:
-    """Runs one host function (see module doc)."""
+    """Runs one host plan (see module doc)."""
 
     num_slots: int
     input_slots: list[int]
     output_slots: list[int]
     constants: dict[int, np.ndarray]
     steps: list[Step]
-    _plans: dict[ShapeKey, list[list[tuple[int, ...]]]] = field(default_factory=dict)
+    _plans: dict[ShapeKey, list[Shapes]] = field(default_factory=dict[ShapeKey, list[Shapes]])
+    _template: list[Any] = field(default_factory=list[Any])
+
+    def __post_init__(self) -> None:
+        self._template = [None] * self.num_slots
+        for slot, array in self.constants.items():
+            self._template[slot] = array
+        if all(s.shapes is None for s in self.steps):
+            static = [[s for s in step.static_shapes if s is not None] for step in self.steps]
+            self._static_plan: list[Shapes] | None = static
+        else:
+            self._static_plan = None
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        slots: list[np.ndarray | None] = [None] * self.num_slots
-        for slot, array in self.constants.items():
-            slots[slot] = array
+        slots = self._template.copy()
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
-        plan = self._plan(arrays)
+        plan = self._static_plan or self._plan(arrays)
         for step, shapes in zip(self.steps, plan):
             outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
-            ins = [slots[i] for i in step.inputs]
-            step.kernel(*[_abi(a) for a in ins], *[_abi(o) for o in outs])  # type: ignore[arg-type]
+            step.launch([slots[i] for i in step.inputs] + outs)
             for slot, out in zip(step.outputs, outs):
                 slots[slot] = out
-        return [slots[i] for i in self.output_slots]  # type: ignore[misc]
+        return [slots[i] for i in self.output_slots]
 
-    def _plan(self, arrays: Sequence[np.ndarray]) -> list[list[tuple[int, ...]]]:
-        key = tuple(a.shape for a in arrays)
+    def _plan(self, arrays: Sequence[np.ndarray]) -> list[Shapes]:
+        key = tuple([a.shape for a in arrays])
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._infer_plan(arrays)
+            plan = self._infer_plan(key)
             self._plans[key] = plan
         return plan
 
-    def _infer_plan(self, arrays: Sequence[np.ndarray]) -> list[list[tuple[int, ...]]]:
-        if all(s is not None for step in self.steps for s in step.static_shapes):
-            return [[s for s in step.static_shapes if s is not None] for step in self.steps]
-        shapes: dict[int, tuple[int, ...]] = {slot: a.shape for slot, a in zip(self.input_slots, arrays)}
+    def _infer_plan(self, input_shapes: ShapeKey) -> list[Shapes]:
+        shapes: dict[int, tuple[int, ...]] = dict(zip(self.input_slots, input_shapes))
         shapes.update({slot: a.shape for slot, a in self.constants.items()})
-        plan: list[list[tuple[int, ...]]] = []
+        plan: list[Shapes] = []
         for step in self.steps:
-            outs = concrete_output_shapes(step.group, [shapes[i] for i in step.inputs])
-            for slot, s in zip(step.outputs, outs):
-                shapes[slot] = s
+            if step.shapes is None:
+                outs = [s for s in step.static_shapes if s is not None]
+            else:
+                outs = step.shapes([shapes[i] for i in step.inputs])
+            shapes.update(zip(step.outputs, outs))
             plan.append(outs)
         return plan
+
+
+def executable_from_plan(plan: HostPlan, kernels: Mapping[str, Kernel], constants: Sequence[np.ndarray]) -> Executable:
+    if len(constants) != len(plan.constant_slots):
+        raise DynirError(f"the host plan has {len(plan.constant_slots)} constants, got {len(constants)} values")
+    steps = [
+        Step(kernels[s.kernel], s.kernel, list(s.inputs), list(s.outputs), list(s.output_dtypes),
+             list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel]))
+        for s in plan.steps
+    ]
+    return Executable(plan.num_slots, list(plan.input_slots), list(plan.output_slots),
+                      dict(zip(plan.constant_slots, constants)), steps)
+
+
+def build_executable(host: func.FuncOp, kernels: Mapping[str, Kernel]) -> Executable:
+    """Slot-index the host function ``host`` whose groups name kernels in ``kernels``."""
+    plan, constants = host_plan(host)
+    return executable_from_plan(plan, kernels, constants)
+
+
+def _launcher(kernel: Kernel) -> Callable[[Sequence[np.ndarray]], object]:
+    """Calls ``kernel`` on arrays. For a JIT kernel (``CompiledKernel``) the arguments'
+    dtypes and shapes were guarded already, so the launcher passes data pointers and
+    dynamic sizes straight to the machine code; any other callable gets the arrays."""
+    function = getattr(kernel, "_function", None)
+    signature = getattr(kernel, "signature", None)
+    dynamic = [getattr(arg, "dynamic_dims", None) for arg in getattr(signature, "args", ())]
+    if function is None or signature is None or any(d is None for d in dynamic):
+        return lambda arrays: kernel(*[_abi(a) for a in arrays])
+    if not any(dynamic):
+        def launch_static(arrays: Sequence[np.ndarray]) -> object:
+            held = [contiguous(a) for a in arrays]  # copies of strided inputs live through the call
+            return function(*[a.ctypes.data for a in held])
+
+        return launch_static
+
+    def launch(arrays: Sequence[np.ndarray]) -> object:
+        held = [contiguous(a) for a in arrays]
+        flat: list[object] = []
+        for array, dims in zip(held, dynamic):
+            flat.append(array.ctypes.data)
+            flat.extend([array.shape[d] for d in dims])  # type: ignore[union-attr]
+        return function(*flat)
+
+    return launch
+
+
+def contiguous(array: np.ndarray) -> np.ndarray:
+    """``array`` in C order, keeping its rank (``np.ascontiguousarray`` makes 0-d arrays 1-d)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _abi(array: np.ndarray) -> np.ndarray:
     # Booleans live in memory as i8 (see dynir.lowering.builder); kernels need contiguity.
     if array.dtype == np.bool_:
         array = array.view(np.int8)
-    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    return contiguous(array)
 
 
-def concrete_output_shapes(group: GroupOp, input_shapes: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    """The group's output shapes for concrete input shapes, by re-running the shape
-    inference of its body on concrete types."""
-    block = group.body.block
-    concrete_args = Block(
-        arg_types=[tensor_type(s, _tensor(a.type).element_type) for a, s in zip(block.args, input_shapes)]
-    )
-    env: dict[SSAValue, SSAValue] = dict(zip(block.args, concrete_args.args))
-    for op in block.ops:
-        if isinstance(op, YieldOp):
-            return [tuple(int(d) for d in shape_of(env[v].type)) for v in op.values]  # type: ignore[misc]
-        if isinstance(op, ConstantOp):
-            env[op.output] = op.output
-            continue
-        if not isinstance(op, NNOp):
-            raise DynirError(f"cannot infer shapes through '{op.name}'")
-        operands = [env[v] for v in op.operands]
-        clone = type(op).make(operands, dict(op.properties), num_results=len(op.results))
-        for old, new in zip(op.results, clone.results):
-            env[old] = new
-        clone.drop_all_references()
-    raise DynirError("fusion.group without a terminator")
+def concrete_output_shapes(group: GroupOp, input_shapes: Sequence[tuple[int, ...]]) -> Shapes:
+    """The group's output shapes for concrete input shapes (its body's shape inference)."""
+    return ShapeProgram.of_group(group)(input_shapes)
 
 
 def _tensor(t: object) -> TensorType:
-    assert isinstance(t, TensorType)
+    if not isinstance(t, TensorType):
+        raise DynirError(f"expected a tensor type, got {t}")
     return t
-
-
-def build_executable(host: func.FuncOp, kernels: dict[str, Kernel]) -> Executable:
-    """Slot-index the host function ``host`` whose groups name kernels in ``kernels``."""
-    slots: dict[SSAValue, int] = {}
-
-    def slot(v: SSAValue) -> int:
-        if v not in slots:
-            slots[v] = len(slots)
-        return slots[v]
-
-    block = host.body.block
-    input_slots = [slot(a) for a in block.args]
-    constants: dict[int, np.ndarray] = {}
-    steps: list[Step] = []
-    output_slots: list[int] = []
-    for op in block.ops:
-        if isinstance(op, ConstantOp):
-            value = op.array()
-            constants[slot(op.output)] = value if value.flags.c_contiguous else np.ascontiguousarray(value)
-        elif isinstance(op, GroupOp):
-            assert op.kernel is not None, "lower-to-loops must run first"
-            name = op.kernel.root_reference.data
-            types = [_tensor(r.type) for r in op.outputs]
-            steps.append(
-                Step(
-                    kernel=kernels[name],
-                    kernel_name=name,
-                    inputs=[slot(v) for v in op.inputs],
-                    outputs=[slot(r) for r in op.outputs],
-                    group=op,
-                    output_dtypes=[numpy_dtype(t.element_type) for t in types],
-                    static_shapes=[
-                        tuple(int(d) for d in shape_of(t)) if is_static(shape_of(t)) else None  # type: ignore[misc]
-                        for t in types
-                    ],
-                )
-            )
-        elif isinstance(op, func.ReturnOp):
-            output_slots = [slot(v) for v in op.arguments]
-        else:
-            raise DynirError(f"'{op.name}' cannot run on the host: lower it into a kernel first")
-    return Executable(len(slots), input_slots, output_slots, constants, steps)

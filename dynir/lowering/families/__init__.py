@@ -8,3 +8,6 @@ from dynir.lowering.families import shape  # noqa: F401
 from dynir.lowering.families import convolution  # noqa: F401
 from dynir.lowering.families import pooling  # noqa: F401
 from dynir.lowering.families import resize  # noqa: F401
+from dynir.lowering.families import quant  # noqa: F401
+from dynir.lowering.families import reduction  # noqa: F401
+from dynir.lowering.families import normalization  # noqa: F401

@@ -2,7 +2,9 @@
 
 Loop order is i-k-j (the reduction in the middle, the output's contiguous dim
 innermost), which lets LLVM vectorise the inner loop: the i-j-k order is 40x slower
-on this machine (see TOOLCHAIN.md). Register tiling and packing come with the speed
+on this machine (see TOOLCHAIN.md). An ``epilogue`` (a fused elementwise tail, see
+``dynir.lowering.kernels``) is applied to each row of the result once its reduction is
+done, while the row is still in cache. Register tiling and packing come with the speed
 work; this is the reference-quality kernel shape every other one is checked against.
 """
 
@@ -14,7 +16,7 @@ from xdsl.ir import Operation, SSAValue
 
 from dynir.dialects.nn.base import read_float, read_int
 from dynir.lowering.builder import KernelBuilder
-from dynir.lowering.kernels import lowers
+from dynir.lowering.kernels import Epilogue, lowers
 
 
 def _rank(v: SSAValue) -> int:
@@ -24,7 +26,9 @@ def _rank(v: SSAValue) -> int:
 
 
 @lowers("nn.matmul")
-def lower_matmul(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def lower_matmul(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], *, epilogue: Epilogue | None = None
+) -> None:
     a, b = ins
     (c,) = outs
     ra, rb, rc = _rank(a), _rank(b), _rank(c)
@@ -59,10 +63,16 @@ def lower_matmul(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
                 acc = inner.load(c, c_index(j))
                 prod = inner.add(arith.MulfOp(a_val, b_val))
                 inner.store(inner.add(arith.AddfOp(acc, prod)), c, c_index(j))
+        if epilogue is not None:
+            with row.loop(n_dim) as (j, epi):
+                idx = c_index(j)
+                epi.store(epilogue(epi, epi.load(c, idx), idx), c, idx)
 
 
 @lowers("nn.gemm")
-def lower_gemm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def lower_gemm(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], *, epilogue: Epilogue | None = None
+) -> None:
     a, b, c_in = ins
     (y,) = outs
     alpha = read_float(getattr(op, "alpha", None), 1.0)
@@ -84,9 +94,14 @@ def lower_gemm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
                 b_val = inner.load(b, [j, k] if trans_b else [k, j])
                 acc = inner.load(y, [i, j])
                 inner.store(inner.add(arith.AddfOp(acc, inner.add(arith.MulfOp(a_val, b_val)))), y, [i, j])
-        if beta != 0.0:
+        if beta != 0.0 or epilogue is not None:
             with row.loop(n_dim) as (j, epi):
-                c_val = epi.load(c_in, epi.broadcast_index(c_in, [i, j]))
-                if beta != 1.0:
-                    c_val = epi.add(arith.MulfOp(c_val, epi.float_const(beta, element)))
-                epi.store(epi.add(arith.AddfOp(epi.load(y, [i, j]), c_val)), y, [i, j])
+                value = epi.load(y, [i, j])
+                if beta != 0.0:
+                    c_val = epi.load(c_in, epi.broadcast_index(c_in, [i, j]))
+                    if beta != 1.0:
+                        c_val = epi.add(arith.MulfOp(c_val, epi.float_const(beta, element)))
+                    value = epi.add(arith.AddfOp(value, c_val))
+                if epilogue is not None:
+                    value = epilogue(epi, value, [i, j])
+                epi.store(value, y, [i, j])

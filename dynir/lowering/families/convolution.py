@@ -2,7 +2,7 @@
 
 ``nn.conv`` (2-D shown; N-d adds one output loop and one kernel loop per spatial dim)::
 
-    for n, g, oc:                       m = g * (M / G) + oc
+    for n, g, oc:                       m = g * (M / G) + oc (no g loop for one group)
       for oh:
         for ow: y[n, m, oh, ow] = b[m]
         for ic, kh in valid(oh):        c = g * (C / G) + ic
@@ -48,7 +48,8 @@ def rank_of(buffer: SSAValue) -> int:
 def element_of(buffer: SSAValue) -> Attribute:
     t = buffer.type
     assert isinstance(t, MemRefType)
-    return t.element_type
+    element: Attribute = t.element_type
+    return element
 
 
 def require_float(op: Operation, buffer: SSAValue) -> Attribute:
@@ -89,6 +90,22 @@ def range_length(kb: KernelBuilder, lo: SSAValue, hi: SSAValue) -> SSAValue:
     return kb.add(arith.MaxSIOp(kb.subi(hi, lo), kb.index(0)))
 
 
+def _per_group(kb: KernelBuilder, channels: SSAValue, group: int) -> SSAValue:
+    return channels if group == 1 else kb.divsi(channels, kb.index(group))
+
+
+def _group_loop(loops: ExitStack, kb: KernelBuilder, group: int) -> tuple[SSAValue | None, KernelBuilder]:
+    """The loop over groups (none for one group)."""
+    if group == 1:
+        return None, kb
+    return loops.enter_context(kb.loop(kb.index(group)))
+
+
+def _channel(kb: KernelBuilder, g: SSAValue | None, per_group: SSAValue, within: SSAValue) -> SSAValue:
+    """The channel ``g * per_group + within``."""
+    return within if g is None else kb.addi(kb.muli(g, per_group), within)
+
+
 # ----------------------------------------------------------------------------------
 # nn.conv
 
@@ -106,12 +123,12 @@ def lower_conv(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
     out_sizes = [kb.dim(y, 2 + i) for i in range(k)]
     kernel = [kb.dim(w, 2 + i) for i in range(k)]
     per_group_in = kb.dim(w, 1)
-    per_group_out = kb.divsi(kb.dim(w, 0), kb.index(group))
+    per_group_out = _per_group(kb, kb.dim(w, 0), group)
     with ExitStack() as loops:
         n, body = loops.enter_context(kb.loop(kb.dim(y, 0)))
-        g, body = loops.enter_context(body.loop(body.index(group)))
+        g, body = _group_loop(loops, body, group)
         oc, body = loops.enter_context(body.loop(per_group_out))
-        m = body.addi(body.muli(g, per_group_out), oc)
+        m = _channel(body, g, per_group_out, oc)
         bias = body.load(b, [m])
         out_outer: list[SSAValue] = []
         for i in range(k - 1):
@@ -120,7 +137,7 @@ def lower_conv(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
         with body.loop(out_sizes[-1]) as (o, fill):
             fill.store(bias, y, [n, m, *out_outer, o])
         ic, body = loops.enter_context(body.loop(per_group_in))
-        c = body.addi(body.muli(g, per_group_in), ic)
+        c = _channel(body, g, per_group_in, ic)
         taps: list[SSAValue] = []
         in_outer: list[SSAValue] = []
         for i in range(k - 1):
@@ -158,16 +175,16 @@ def lower_conv_transpose(kb: KernelBuilder, op: Operation, ins: list[SSAValue], 
     in_sizes = [kb.dim(x, 2 + i) for i in range(k)]
     out_sizes = [kb.dim(y, 2 + i) for i in range(k)]
     kernel = [kb.dim(w, 2 + i) for i in range(k)]
-    per_group_in = kb.divsi(kb.dim(w, 0), kb.index(group))
+    per_group_in = _per_group(kb, kb.dim(w, 0), group)
     per_group_out = kb.dim(w, 1)
     with ExitStack() as loops:
         n, body = loops.enter_context(kb.loop(kb.dim(y, 0)))
-        g, body = loops.enter_context(body.loop(body.index(group)))
+        g, body = _group_loop(loops, body, group)
         oc, body = loops.enter_context(body.loop(per_group_out))
-        m = body.addi(body.muli(g, per_group_out), oc)
+        m = _channel(body, g, per_group_out, oc)
         _fill_spatial(body, body.load(b, [m]), y, [n, m], out_sizes)
         ic, body = loops.enter_context(body.loop(per_group_in))
-        c = body.addi(body.muli(g, per_group_in), ic)
+        c = _channel(body, g, per_group_in, ic)
         inputs: list[SSAValue] = []
         taps: list[SSAValue] = []
         outputs: list[SSAValue] = []

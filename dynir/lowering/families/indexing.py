@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xdsl.dialects import arith, scf
-from xdsl.dialects.builtin import TensorType, i1, i64
+from xdsl.dialects.builtin import IntegerType, TensorType, i1, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from dynir.dialects.nn.base import read_int, read_str
@@ -193,7 +193,7 @@ def lower_topk(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
         v = step.load(x, at(j))
         filled = minsi(step, j, kk)
         with step.reduction_loop(filled, [step.index(0)]) as (i, (count,), scan, next_):
-            ahead = _ranks_ahead(scan, scan.load(values, at(i)), v, largest)
+            ahead = _ranks_ahead(scan, scan.load(values, at(i)), v, largest, _is_unsigned(op))
             next_.append(scan.addi(count, scan.select(ahead, scan.index(1), scan.index(0))))
         (place,) = next_
         last = minsi(step, filled, step.index(k - 1))
@@ -210,9 +210,16 @@ def lower_topk(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
         step.add(scf.IfOp(step.cmpi(place, kk, "slt"), [], Region(then)))
 
 
-def _ranks_ahead(b: KernelBuilder, kept: SSAValue, v: SSAValue, largest: bool) -> SSAValue:
+def _is_unsigned(op: Operation) -> bool:
+    element = _result_element(op)
+    return isinstance(element, IntegerType) and element.signedness.data.name == "UNSIGNED"
+
+
+def _ranks_ahead(b: KernelBuilder, kept: SSAValue, v: SSAValue, largest: bool, unsigned: bool) -> SSAValue:
     """Whether the already-kept ``kept`` (an earlier index) stays ahead of ``v``."""
     if is_integer_type(v.type):
+        if unsigned:
+            return b.cmpi(kept, v, "uge" if largest else "ule")
         return b.cmpi(kept, v, "sge" if largest else "sle")
     if largest:
         kept_nan = b.add(arith.CmpfOp(kept, kept, "uno"))

@@ -20,16 +20,17 @@ scf.for %i = %c0 to %d0 step %c1 {
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import TensorType, i1, i8
+import numpy as np
+
+from xdsl.dialects.builtin import IntegerType, TensorType, i1, i8
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_float, read_int, read_ints, read_str
-from dynir.ir.types import normalize_axis
-from dynir.lowering.builder import KernelBuilder, is_integer_type
+from dynir.ir.types import normalize_axis, numpy_dtype
+from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.shape import (
     copy_mapped,
     divui,
-    is_signless_integer,
     maxsi,
     minsi,
     rank,
@@ -158,10 +159,12 @@ def _fill_value(kb: KernelBuilder, op: Operation, value: float) -> SSAValue:
     result_element: Attribute = t.element_type
     if result_element == i1:
         return kb.int_const(int(value != 0), i8)
-    if is_integer_type(result_element):
-        if not is_signless_integer(result_element):
-            raise LoweringError(f"'nn.pad' constant fill of {result_element} has no loop lowering")
-        return kb.int_const(int(value), result_element)
+    if isinstance(result_element, IntegerType):
+        # Kernel buffers are signless (dynir.lowering.builder.memref_type): store the
+        # unsigned value's bit pattern as the signless integer of the same width.
+        width = result_element.width.data
+        bits = int(np.array(value).astype(numpy_dtype(result_element)).view(f"i{width // 8}"))
+        return kb.int_const(bits, IntegerType(width))
     return kb.float_const(value, result_element)
 
 

@@ -17,7 +17,8 @@ average divisor counts the taps inside the input, or with ``count_include_pad = 
 taps inside the explicitly padded input (ceil-mode overhang never counts), as the
 reference does. Global pools reduce the spatial dims of each (n, c) in registers.
 
-Max pools work on integer tensors (int8/uint8 ...); the averaging pools are float-only.
+Max pools work on signed integer tensors (int8 ...); unsigned ones need signless kernel
+buffers (a ``LoweringError`` until then). The averaging pools are float-only.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import cast
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, IntegerType, Signedness, f32
+from xdsl.dialects.builtin import AnyFloat, BFloat16Type, Float16Type, IntegerType, Signedness, f32
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_float, read_int
@@ -80,7 +82,7 @@ class _MaxOf:
 
 def _to_float(kb: KernelBuilder, count: SSAValue, element: Attribute) -> SSAValue:
     as_i64 = kb.add(arith.IndexCastOp(count, IntegerType(64)))
-    return kb.add(arith.SIToFPOp(as_i64, element))
+    return kb.add(arith.SIToFPOp(as_i64, cast(AnyFloat, element)))
 
 
 # ----------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ one that may be unchanged at run time (dynamic sizes) selects that index with an
 ``arith.select``, since the reference skips such dims. ``tf_crop_and_resize`` writes
 ``extrapolation_value`` where any mapped coordinate falls outside the input.
 
-Nearest works for every element type; linear and cubic are float-only.
+Nearest works for every element type (``tf_crop_and_resize`` of unsigned integers needs
+signless kernel buffers); linear and cubic are float-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import cast
@@ -30,7 +31,7 @@ from typing import cast
 import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import DenseArrayBase, Float64Type, IntegerType, MemRefType, f32, f64, i1, i64
+from xdsl.dialects.builtin import AnyFloat, DenseArrayBase, Float64Type, IntegerType, MemRefType, Signedness, f32, f64, i1, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_float, read_int
@@ -97,11 +98,12 @@ def _static_dim(buffer: SSAValue, axis: int) -> int | None:
 # Scalar helpers (f32 coordinates, f64 weights)
 
 
-def _fop(kb: KernelBuilder, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
-    return kb.add(cls(a, b))  # type: ignore[call-arg]
+def _fop(kb: KernelBuilder, cls: Callable[[SSAValue, SSAValue], Operation], a: SSAValue, b: SSAValue) -> SSAValue:
+    """A binary float op ``cls(a, b)``."""
+    return kb.add(cls(a, b))
 
 
-def _to_float(kb: KernelBuilder, index: SSAValue, element: Attribute) -> SSAValue:
+def _to_float(kb: KernelBuilder, index: SSAValue, element: AnyFloat) -> SSAValue:
     return kb.add(arith.SIToFPOp(kb.add(arith.IndexCastOp(index, i64)), element))
 
 
@@ -114,7 +116,7 @@ def _clamp_index(kb: KernelBuilder, index: SSAValue, last: SSAValue) -> SSAValue
 
 
 def _dim_invariants(kb: KernelBuilder, x: SSAValue, y: SSAValue, axis: int, op: ResizeOp, settings: _Settings) -> _Dim:
-    scales = _floats(op.scales)  # type: ignore[arg-type]
+    scales = _floats(op.scales)
     scale = None if scales is None else scales[axis]
     roi = op.roi_bounds(rank_of(x))[axis]
     crop = settings.coords == "tf_crop_and_resize"
@@ -335,7 +337,9 @@ def _extrapolation(kb: KernelBuilder, op: ResizeOp, value_type: Attribute) -> SS
     """``extrapolation_value`` as the reference stores it in ``value_type``."""
     fill = read_float(op.extrapolation_value, 0.0)
     if isinstance(value_type, IntegerType):
-        element = op.results[0].type.element_type  # type: ignore[attr-defined]
+        if value_type.signedness.data != Signedness.SIGNLESS:
+            raise LoweringError(f"'{op.name}' on {value_type}: tf_crop_and_resize needs signless kernel buffers")
+        element = cast(Attribute, getattr(op.results[0].type, "element_type"))
         if element == i1:
             return kb.int_const(int(fill != 0.0), value_type)
         as_int = int(np.asarray(np.float64(fill)).astype(numpy_dtype(element)))

@@ -7,6 +7,7 @@ from dynir.importers.onnx.ops import (  # noqa: F401
     layout,
     normalization,
     pooling,
+    quant,
     reduction,
     resize,
     shape,

@@ -1,0 +1,131 @@
+"""Measure one ``BenchCase``: compile it with dynir (cold, then warm), check its outputs
+against onnxruntime on the same inputs, then time both side by side.
+
+Each step that fails ends the row with its status and the first line of the error; the
+other rows still run::
+
+    result = run_case(case, Settings(threads=2), fuse=True)
+    result.dynir_ms, result.ort_ms, result.ratio, result.max_abs_error
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import onnx
+
+from dynir.bench.results import BenchResult
+from dynir.bench.suite import BenchCase
+from dynir.bench.timing import TimingPlan, median_ms, time_interleaved
+
+T = TypeVar("T")
+
+Progress = Callable[[str], None]
+"""Told what a row is doing now (``"compiling"``, ``"timing 5/10"``)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    threads: int = 1
+    plan: TimingPlan = TimingPlan()
+
+
+class StepFailed(Exception):
+    def __init__(self, status: str, error: BaseException) -> None:
+        lines = str(error).strip().splitlines()
+        super().__init__(f"{type(error).__name__}: {lines[0] if lines else '(no message)'}")
+        self.status = status
+
+
+def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, progress: Progress | None = None) -> BenchResult:
+    """Time ``case`` (see the module doc); never raises for a model that fails."""
+    tell = progress or (lambda _: None)
+    result = BenchResult(case.name, "fused" if fuse else "unfused", case.description)
+    try:
+        tell("building")
+        model, feeds = case.model(), case.feeds()
+        result.flops = case.flops()
+        result.min_bytes = case.weight_bytes() + sum(a.nbytes for a in feeds.values())
+        session = _step("onnxruntime failed", lambda: ort_session(model, settings.threads))
+        reference = _step("onnxruntime failed", lambda: session.run(None, feeds))
+        result.min_bytes += sum(np.asarray(r).nbytes for r in reference)
+        tell("compiling")
+        compiled, result.compile_cold_s = _step("compile failed", lambda: _timed_compile(model, fuse))
+        _, result.compile_warm_s = _step("compile failed", lambda: _timed_compile(model, fuse))
+        tell("checking")
+        arrays = [feeds[spec.name] for spec in compiled.inputs]
+        outputs = _step("run failed", lambda: compiled(*arrays))
+        result.max_abs_error, result.max_scaled_error = compare(outputs, [np.asarray(r) for r in reference])
+    except StepFailed as failure:
+        result.status, result.error = failure.status, str(failure)
+        if result.status != "onnxruntime failed":  # onnxruntime's latency still says what dynir must reach
+            _time(result, {"onnxruntime": lambda: session.run(None, feeds)}, settings.plan, tell)
+        return result
+    _time(result, {"dynir": lambda: compiled(*arrays), "onnxruntime": lambda: session.run(None, feeds)},
+          settings.plan, tell)
+    return result
+
+
+def _time(result: BenchResult, runners: dict[str, Callable[[], object]], plan: TimingPlan, tell: Progress) -> None:
+    def on_block(name: str, done: int) -> None:
+        tell(f"timing {name} {done}/{plan.runs}")
+
+    samples = time_interleaved(runners, plan, on_block=on_block)
+    if "dynir" in samples:
+        result.dynir_samples_s, result.dynir_ms = samples["dynir"], median_ms(samples["dynir"])
+    result.ort_samples_s, result.ort_ms = samples["onnxruntime"], median_ms(samples["onnxruntime"])
+
+
+def ort_session(model: onnx.ModelProto, threads: int):  # type: ignore[no-untyped-def]
+    """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def compare(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[float, float]:
+    """(max absolute error, max absolute error / max |reference|) over all outputs;
+    infinite when a shape differs or NaNs disagree."""
+    worst_abs, worst_scaled = 0.0, 0.0
+    if len(outputs) != len(reference):
+        return float("inf"), float("inf")
+    for got, want in zip(outputs, reference):
+        if got.shape != want.shape:
+            return float("inf"), float("inf")
+        if got.size == 0:
+            continue
+        g, w = got.astype(np.float64), want.astype(np.float64)
+        if not np.array_equal(np.isnan(g), np.isnan(w)):
+            return float("inf"), float("inf")
+        diff = np.abs(np.nan_to_num(g) - np.nan_to_num(w))
+        err = float(diff.max())
+        scale = float(np.abs(np.nan_to_num(w)).max())
+        worst_abs = max(worst_abs, err)
+        worst_scaled = max(worst_scaled, err / scale if scale > 0 else err)
+    return worst_abs, worst_scaled
+
+
+def _timed_compile(model: onnx.ModelProto, fuse: bool):  # type: ignore[no-untyped-def]
+    import dynir
+
+    start = time.perf_counter()
+    compiled = dynir.compile(model, fuse=fuse)
+    return compiled, time.perf_counter() - start
+
+
+def _step(status: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001  (any failure of one model ends its row, not the run)
+        raise StepFailed(status, error) from None

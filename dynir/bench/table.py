@@ -1,0 +1,134 @@
+"""The tables of ``dynir bench``: one for the terminal (``rich``) and one in Markdown for
+``docs/performance.md`` (``--markdown``), both from the same cells.
+
+Columns: model, median latency of each library, dynir / onnxruntime, dynir's speed
+(GFLOP/s when compute-bound, GB/s when memory-bound) with the share of the machine's
+measured limit of each library (with ``--peak``), cold and warm compile time, and the
+max error against onnxruntime (``!`` past the tolerance).
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dynir.bench.results import MISMATCH_TOLERANCE, BenchResult, BenchRun
+
+HEADERS = ["model", "dynir ms", "ort ms", "dynir/ort", "dynir speed", "% peak dynir/ort", "compile s cold/warm", "max err"]
+RIGHT_ALIGNED = set(HEADERS[1:])
+
+
+def row_cells(result: BenchResult, run: BenchRun) -> list[str]:
+    label = result.model if result.variant == "fused" else f"{result.model} ({result.variant})"
+    if not result.ok:
+        return [label, result.status, _ms(result.ort_ms), "-", "-", "-", _compile(result), "-"]
+    speed = result.throughput(result.dynir_ms, run.peak)
+    ort_speed = result.throughput(result.ort_ms, run.peak)
+    shares = "-"
+    if speed is not None and ort_speed is not None and speed[2] is not None and ort_speed[2] is not None:
+        shares = f"{speed[2]:.0%} / {ort_speed[2]:.0%}"
+    error = "-" if result.max_abs_error is None else f"{result.max_abs_error:.1e}"
+    if result.mismatch:
+        error += " !"
+    return [
+        label,
+        _ms(result.dynir_ms),
+        _ms(result.ort_ms),
+        "-" if result.ratio is None else f"{result.ratio:.2f}x",
+        "-" if speed is None else f"{speed[0]:.1f} {speed[1]}",
+        shares,
+        _compile(result),
+        error,
+    ]
+
+
+def footnotes(run: BenchRun) -> list[str]:
+    """What the numbers mean, and why a row has none."""
+    notes = [
+        f"median of {run.runs} timed calls each, alternating blocks, {run.threads} thread(s) for onnxruntime; "
+        "dynir/ort below 1.00x means dynir is faster",
+    ]
+    if run.peak is not None:
+        notes.append(
+            f"peak: {run.peak.gflops:.0f} GFLOP/s float32 (numpy matmul, {run.peak.blas}), "
+            f"{run.peak.bandwidth_gbs:.1f} GB/s copy bandwidth, {run.peak.threads} threads"
+        )
+        notes += run.peak.notes
+    notes += run.notes
+    if any(r.mismatch for r in run.results):
+        notes.append(f"!: max error above {MISMATCH_TOLERANCE:g} x the largest onnxruntime output value")
+    notes += [f"{r.model}: {r.status}: {r.error}" for r in run.results if not r.ok]
+    return notes
+
+
+TABLE_WIDTH = 140
+"""Width of the output when it is not a terminal (logs, files)."""
+
+
+def make_console() -> Console:
+    """A console for tables: the terminal's width, or ``TABLE_WIDTH`` when piped."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=TABLE_WIDTH, highlight=False)
+
+
+def print_table(run: BenchRun, console: Console | None = None, title: str = "dynir vs onnxruntime") -> None:
+    console = console or Console()
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for header in HEADERS:
+        table.add_column(header, justify="right" if header in RIGHT_ALIGNED else "left", no_wrap=header == "model")
+    for result in run.results:
+        cells = row_cells(result, run)
+        style = None if result.ok and not result.mismatch else "red"
+        table.add_row(*(Text(cell) for cell in cells), style=style)  # Text: "[seq=?]" is not markup
+    console.print(table)
+    for note in footnotes(run):
+        console.print(f"  {note}", highlight=False, markup=False, soft_wrap=True)
+
+
+def markdown_table(run: BenchRun) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |",
+             "|" + "|".join("---:" if h in RIGHT_ALIGNED else "---" for h in HEADERS) + "|"]
+    for result in run.results:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row_cells(result, run)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_page(run: BenchRun) -> str:
+    """``docs/performance.md``: the table with the command, the machine and the versions."""
+    versions = ", ".join(f"{name} {v}" for name, v in run.versions.items())
+    notes = "\n".join(f"- {note}" for note in footnotes(run))
+    return f"""# Performance
+
+The latest `dynir bench` table. Regenerate it with the command below (it rewrites this
+page); compare numbers only between runs on the same machine.
+
+```sh
+{run.command}
+```
+
+- Machine: {run.machine.describe()}
+- Versions: {versions}
+
+{markdown_table(run)}
+{notes}
+
+Columns: median latency of each library on the same inputs; `dynir/ort` below 1.00x
+means dynir is faster; `dynir speed` is GFLOP/s for compute-bound models and GB/s of
+minimum memory traffic (weights + inputs + outputs once) for memory-bound ones; `% of
+peak` compares each library with the machine's measured float32 matmul peak or copy
+bandwidth; cold compile is the first `dynir.compile` of the model in the process, warm
+the second; `max abs err` is against onnxruntime's outputs.
+"""
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}" if value < 1 else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _compile(result: BenchResult) -> str:
+    if result.compile_cold_s is None:
+        return "-"
+    warm = "-" if result.compile_warm_s is None else f"{result.compile_warm_s:.2f}"
+    return f"{result.compile_cold_s:.2f} / {warm}"

@@ -1,0 +1,176 @@
+"""Loop lowerings of normalization: ``nn.softmax``, ``nn.log_softmax``, ``nn.layer_norm``,
+``nn.batch_norm`` (inference) and ``nn.instance_norm``.
+
+Row statistics are folded in registers (``scf.for`` iter_args), one pass each, then a
+last pass writes the row::
+
+    softmax / log_softmax (axis a; the other dims outside, in order):
+      m = max_k x[k]; shift = m if finite else 0      (numerically stable)
+      s = sum_k exp(x[k] - shift)
+      for k: out[k] = exp(x[k] - shift) / s           log_softmax: x[k] - shift - log(s)
+
+    layer_norm (dims axis..), instance_norm (dims 2.., per n and c):
+      mean = sum x / n; var = sum (x - mean)^2 / n; d = sqrt(var + eps)
+      for inner: out = (x - mean) / d * scale + bias
+
+    batch_norm: out = (x - mean[c]) / sqrt(var[c] + eps) * scale[c] + bias[c]
+
+``f16`` is computed in ``f32`` and rounded once at the store, like the references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.dialects import arith
+from xdsl.dialects import math as xmath
+from xdsl.ir import Operation, SSAValue
+
+from dynir.dialects.nn.base import read_float, read_int
+from dynir.dialects.nn.normalization import DEFAULT_EPSILON
+from dynir.ir.types import normalize_axis
+from dynir.lowering.builder import KernelBuilder
+from dynir.lowering.families.reduction import count_of, element_of, fold_nest, index_to_float, loop_nest, rank_of
+from dynir.lowering.kernels import lowers
+from dynir.lowering.scalar import compute_type, from_compute, is_finite, maximum, to_compute
+
+Affine = Callable[[KernelBuilder, list[SSAValue], list[SSAValue]], tuple[SSAValue, SSAValue]]
+"""``affine(kb, outer, inner) -> (scale, bias)`` for one element, in the compute type."""
+
+
+def broadcast_affine(scale: SSAValue, bias: SSAValue) -> Affine:
+    """Scale and bias that broadcast to the normalized (inner) shape (layer_norm)."""
+
+    def load(kb: KernelBuilder, outer: list[SSAValue], inner: list[SSAValue]) -> tuple[SSAValue, SSAValue]:
+        return tuple(to_compute(kb, kb.load(p, kb.broadcast_index(p, inner))) for p in (scale, bias))  # type: ignore[return-value]
+
+    return load
+
+
+def channel_affine(scale: SSAValue, bias: SSAValue) -> Affine:
+    """``[C]`` scale and bias indexed by the channel, outer index 1 (instance_norm)."""
+
+    def load(kb: KernelBuilder, outer: list[SSAValue], inner: list[SSAValue]) -> tuple[SSAValue, SSAValue]:
+        return to_compute(kb, kb.load(scale, [outer[1]])), to_compute(kb, kb.load(bias, [outer[1]]))
+
+    return load
+
+
+@lowers("nn.softmax", "nn.log_softmax")
+def lower_softmax(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    (x,), (out,) = ins, outs
+    rank = rank_of(x)
+    axis = normalize_axis(read_int(op.properties.get("axis"), -1), rank)
+    x_dims = kb.dims(x)
+    others = [d for d in range(rank) if d != axis]
+    with loop_nest(kb, [x_dims[d] for d in others]) as (ivs, row):
+        _softmax_row(row, op, x, out, lambda k: [*ivs[:axis], k, *ivs[axis:]], x_dims[axis])
+
+
+def _softmax_row(
+    row: KernelBuilder, op: Operation, x: SSAValue, out: SSAValue, index: Callable[[SSAValue], list[SSAValue]], n: SSAValue
+) -> None:
+    """The three passes over one row; ``index(k)`` is the position of its element ``k``."""
+    element = element_of(op.results[0])
+    work = compute_type(element)
+
+    def load(b: KernelBuilder, k: SSAValue) -> SSAValue:
+        return to_compute(b, b.load(x, index(k)))
+
+    def max_step(b: KernelBuilder, k: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+        return [maximum(b, acc[0], load(b, k[0]))]
+
+    (peak,) = fold_nest(row, [n], [row.float_const(float("-inf"), work)], max_step)
+    zero = row.float_const(0.0, work)
+    shift = row.select(is_finite(row, peak), peak, zero)
+
+    def shifted(b: KernelBuilder, k: SSAValue) -> SSAValue:
+        return b.add(arith.SubfOp(load(b, k), shift))
+
+    def sum_step(b: KernelBuilder, k: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+        return [b.add(arith.AddfOp(acc[0], b.add(xmath.ExpOp(shifted(b, k[0])))))]
+
+    (total,) = fold_nest(row, [n], [zero], sum_step)
+    log_total = row.add(xmath.LogOp(total)) if op.name == "nn.log_softmax" else None
+    with row.loop(n) as (k, body):
+        if log_total is None:
+            value = body.add(arith.DivfOp(body.add(xmath.ExpOp(shifted(body, k))), total))
+        else:
+            value = body.add(arith.SubfOp(shifted(body, k), log_total))
+        body.store(from_compute(body, value, element), out, index(k))
+
+
+def _normalize_rows(
+    kb: KernelBuilder,
+    x: SSAValue,
+    out: SSAValue,
+    outer_dims: Sequence[SSAValue],
+    inner_dims: Sequence[SSAValue],
+    epsilon: float,
+    affine: Affine,
+) -> None:
+    """For each outer index: mean and variance over the inner dims, then write
+    ``(x - mean) / sqrt(var + eps) * scale + bias`` (``affine`` loads scale and bias)."""
+    element = out.type.element_type  # type: ignore[attr-defined]
+    work = compute_type(element)
+    with loop_nest(kb, outer_dims) as (outer, row):
+
+        def load(b: KernelBuilder, inner: list[SSAValue]) -> SSAValue:
+            return to_compute(b, b.load(x, [*outer, *inner]))
+
+        zero = row.float_const(0.0, work)
+        count = index_to_float(row, count_of(row, inner_dims), work)
+        (total,) = fold_nest(row, inner_dims, [zero], lambda b, i, acc: [b.add(arith.AddfOp(acc[0], load(b, i)))])
+        mean = row.add(arith.DivfOp(total, count))
+
+        def square_step(b: KernelBuilder, i: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+            centered = b.add(arith.SubfOp(load(b, i), mean))
+            return [b.add(arith.AddfOp(acc[0], b.add(arith.MulfOp(centered, centered))))]
+
+        (squares,) = fold_nest(row, inner_dims, [zero], square_step)
+        variance = row.add(arith.DivfOp(squares, count))
+        denominator = row.add(xmath.SqrtOp(row.add(arith.AddfOp(variance, row.float_const(epsilon, work)))))
+        inner, body = row.loop_nest(inner_dims)
+        normalized = body.add(arith.DivfOp(body.add(arith.SubfOp(load(body, inner), mean)), denominator))
+        scale, bias = affine(body, outer, inner)
+        value = body.add(arith.AddfOp(body.add(arith.MulfOp(normalized, scale)), bias))
+        body.store(from_compute(body, value, element), out, [*outer, *inner])
+
+
+def _epsilon(op: Operation) -> float:
+    return read_float(op.properties.get("epsilon"), DEFAULT_EPSILON)
+
+
+@lowers("nn.layer_norm")
+def lower_layer_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    x, scale, bias = ins
+    (out,) = outs
+    rank = rank_of(x)
+    axis = normalize_axis(read_int(op.properties.get("axis"), -1), rank)
+    dims = kb.dims(x)
+    _normalize_rows(kb, x, out, dims[:axis], dims[axis:], _epsilon(op), broadcast_affine(scale, bias))
+
+
+@lowers("nn.instance_norm")
+def lower_instance_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    x, scale, bias = ins
+    (out,) = outs
+    dims = kb.dims(x)
+    _normalize_rows(kb, x, out, dims[:2], dims[2:], _epsilon(op), channel_affine(scale, bias))
+
+
+@lowers("nn.batch_norm")
+def lower_batch_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """One nest over the output; the channel's parameters are loop-invariant in the
+    inner (spatial) loops."""
+    x, scale, bias, mean, variance = ins
+    (out,) = outs
+    element = element_of(op.results[0])
+    work = compute_type(element)
+    ivs, body = kb.loop_nest(kb.dims(x))
+    c = [ivs[1]]
+    s, b, m, v = (to_compute(body, body.load(p, c)) for p in (scale, bias, mean, variance))
+    denominator = body.add(xmath.SqrtOp(body.add(arith.AddfOp(v, body.float_const(_epsilon(op), work)))))
+    centered = body.add(arith.SubfOp(to_compute(body, body.load(x, ivs)), m))
+    value = body.add(arith.AddfOp(body.add(arith.MulfOp(body.add(arith.DivfOp(centered, denominator)), s)), b))
+    body.store(from_compute(body, value, element), out, ivs)

@@ -1,0 +1,270 @@
+"""Loop lowerings of the ``quant`` dialect.
+
+- ``quant.quantize`` / ``dequantize`` / ``requantize`` are elementwise: they have scalar
+  forms (registered with ``dynir.lowering.scalar.scalar``), so they lower inside the
+  elementwise loop nest and fuse with their neighbours. Scales and zero points are
+  loaded by numpy broadcasting like any other operand.
+- ``quant.matmul`` / ``quant.gemm`` / ``quant.conv`` are the float loop nests of
+  ``contraction.py`` and ``convolution.py`` on integers: each operand is widened to
+  ``i32`` (``extsi``, ``extui`` for unsigned storage), its zero point subtracted, and
+  the products accumulate with ``muli``/``addi`` in the ``i32`` output (i-k-j order: the
+  output's contiguous dim innermost, so LLVM vectorises it).
+- ``quant.dynamic_quantize`` is one kernel of two passes: a min/max reduction that
+  carries both values, then the quantization loop nest.
+
+Every result is bit-identical to the op's numpy reference (``dialects/quant/ops.py``):
+same float widths, ``roundeven``, saturation before the integer conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from xdsl.dialects import arith
+from xdsl.dialects import math as xmath
+from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, Signedness, f32, f64, i32
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from dynir.dialects.nn.base import read_int
+from dynir.dialects.quant.ops import ConvOp
+from dynir.dialects.quant.types import storage_range
+from dynir.lowering.builder import KernelBuilder
+from dynir.lowering.families.convolution import plus, times, valid_range
+from dynir.lowering.kernels import lowers
+from dynir.lowering.scalar import LoweringError, scalar
+
+# ----------------------------------------------------------------------------------
+# Scalar helpers.
+
+
+def _unsigned(t: Attribute) -> bool:
+    return isinstance(t, IntegerType) and t.signedness.data == Signedness.UNSIGNED
+
+
+def _width(t: Attribute) -> int:
+    return int(getattr(t, "bitwidth", 32))
+
+
+def int_to_float(kb: KernelBuilder, x: SSAValue, to: Attribute, storage: Attribute) -> SSAValue:
+    """``x`` (held as ``storage``, maybe bit-cast to signless) as float ``to``."""
+    cls = arith.UIToFPOp if _unsigned(storage) else arith.SIToFPOp
+    return kb.add(cls(x, to))  # type: ignore[arg-type]
+
+
+def widen_float(kb: KernelBuilder, x: SSAValue, to: Attribute) -> SSAValue:
+    if x.type == to:
+        return x
+    if _width(x.type) < _width(to):
+        return kb.add(arith.ExtFOp(x, to))  # type: ignore[arg-type]
+    return kb.add(arith.TruncFOp(x, to))  # type: ignore[arg-type]
+
+
+def widen_int(kb: KernelBuilder, x: SSAValue, storage: Attribute) -> SSAValue:
+    """``x`` as ``i32``, sign- or zero-extended as its ``storage`` type says."""
+    t = x.type
+    assert isinstance(t, IntegerType)
+    if t.width.data == 32:
+        return x
+    return kb.add(arith.ExtUIOp(x, i32) if _unsigned(storage) else arith.ExtSIOp(x, i32))
+
+
+def saturate_to(kb: KernelBuilder, value: SSAValue, storage: Attribute) -> SSAValue:
+    """An integer-valued float clipped to ``storage``'s range and converted to a
+    signless integer of its width (buffers and registers are signless)."""
+    if not isinstance(storage, IntegerType):
+        raise LoweringError(f"quantized storage must be an integer type, got {storage}")
+    lo, hi = storage_range(storage)
+    clipped = kb.add(arith.MinimumfOp(kb.add(arith.MaximumfOp(value, kb.float_const(lo, value.type))), kb.float_const(hi, value.type)))
+    as_i32 = kb.add(arith.FPToSIOp(clipped, i32))  # type: ignore[arg-type]
+    width = storage.width.data
+    return as_i32 if width == 32 else kb.add(arith.TruncIOp(as_i32, IntegerType(width)))
+
+
+def _result_element(op: Operation, i: int = 0) -> Attribute:
+    return op.results[i].type.element_type  # type: ignore[attr-defined]
+
+
+def _operand_element(op: Operation, i: int) -> Attribute:
+    return op.operands[i].type.element_type  # type: ignore[attr-defined]
+
+
+@scalar("quant.quantize")
+def _quantize(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
+    x, s, z = a
+    ratio = kb.add(arith.DivfOp(widen_float(kb, x, f32), widen_float(kb, s, f32)))
+    shifted = kb.add(arith.AddfOp(kb.add(xmath.RoundEvenOp(ratio)), int_to_float(kb, z, f32, _operand_element(op, 2))))
+    return saturate_to(kb, shifted, _result_element(op))
+
+
+@scalar("quant.dequantize")
+def _dequantize(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
+    x, s, z = a
+    storage = _operand_element(op, 0)
+    centered = kb.add(arith.SubfOp(int_to_float(kb, x, f32, storage), int_to_float(kb, z, f32, storage)))
+    return widen_float(kb, kb.add(arith.MulfOp(centered, widen_float(kb, s, f32))), _result_element(op))
+
+
+@scalar("quant.requantize")
+def _requantize(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
+    x, m, z = a
+    scaled = kb.add(arith.MulfOp(int_to_float(kb, x, f64, i32), widen_float(kb, m, f64)))
+    shifted = kb.add(arith.AddfOp(kb.add(xmath.RoundEvenOp(scaled)), int_to_float(kb, z, f64, _operand_element(op, 2))))
+    return saturate_to(kb, shifted, _result_element(op))
+
+
+def centered(
+    kb: KernelBuilder, buffer: SSAValue, zero_point: SSAValue, index: Sequence[SSAValue], storage: Attribute
+) -> SSAValue:
+    """``buffer[index] - zero_point[broadcast(index)]`` in ``i32``; ``storage`` is the
+    tensor's element type (it says signed or unsigned; buffers are signless)."""
+    value = widen_int(kb, kb.load(buffer, index), storage)
+    zp = widen_int(kb, kb.load(zero_point, kb.broadcast_index(zero_point, index)), storage)
+    return kb.subi(value, zp)
+
+
+def _rank(v: SSAValue) -> int:
+    t = v.type
+    assert isinstance(t, MemRefType)
+    return t.get_num_dims()
+
+
+def _mac(kb: KernelBuilder, out: SSAValue, index: Sequence[SSAValue], a: SSAValue, b: SSAValue) -> None:
+    acc = kb.load(out, index)
+    kb.store(kb.addi(acc, kb.muli(a, b)), out, index)
+
+
+# ----------------------------------------------------------------------------------
+# Integer contractions.
+
+
+@lowers("quant.matmul")
+def lower_matmul(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    a, b, az, bz = ins
+    (c,) = outs
+    sa, sb = _operand_element(op, 0), _operand_element(op, 1)
+    ra, rb, rc = _rank(a), _rank(b), _rank(c)
+    has_m, has_n = ra > 1, rb > 1
+    batch_rank = rc - int(has_m) - int(has_n)
+    out_dims = kb.dims(c)
+    batch_ivs, body = kb.loop_nest(out_dims[:batch_rank])
+    zero = body.int_const(0, i32)
+
+    def batch_index(buf: SSAValue, rank: int, tail: int) -> list[SSAValue]:
+        return [] if rank - tail <= 0 else body.broadcast_index(buf, batch_ivs, leading=rank - tail)
+
+    m_dim = out_dims[batch_rank] if has_m else body.index(1)
+    with body.loop(m_dim) as (i, row):
+        n_dim = out_dims[rc - 1] if has_n else row.index(1)
+
+        def c_index(j: SSAValue) -> list[SSAValue]:
+            return [*batch_ivs, *([i] if has_m else []), *([j] if has_n else [])]
+
+        with row.loop(n_dim) as (j, init):
+            init.store(zero, c, c_index(j))
+        with row.loop(kb.dim(a, ra - 1)) as (k, kloop):
+            a_val = centered(kloop, a, az, [*batch_index(a, ra, 2 if has_m else 1), *([i] if has_m else []), k], sa)
+            with kloop.loop(n_dim) as (j, inner):
+                b_val = centered(inner, b, bz, [*batch_index(b, rb, 2 if has_n else 1), k, *([j] if has_n else [])], sb)
+                _mac(inner, c, c_index(j), a_val, b_val)
+
+
+@lowers("quant.gemm")
+def lower_gemm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    a, b, bias, az, bz = ins
+    (y,) = outs
+    sa, sb = _operand_element(op, 0), _operand_element(op, 1)
+    trans_a = read_int(getattr(op, "trans_a", None), 0)
+    trans_b = read_int(getattr(op, "trans_b", None), 0)
+    m_dim, n_dim = kb.dim(y, 0), kb.dim(y, 1)
+    with kb.loop(m_dim) as (i, row):
+        with row.loop(n_dim) as (j, init):
+            init.store(init.load(bias, init.broadcast_index(bias, [i, j])), y, [i, j])
+        with row.loop(kb.dim(a, 0 if trans_a else 1)) as (k, kloop):
+            a_val = centered(kloop, a, az, [k, i] if trans_a else [i, k], sa)
+            with kloop.loop(n_dim) as (j, inner):
+                b_val = centered(inner, b, bz, [j, k] if trans_b else [k, j], sb)
+                _mac(inner, y, [i, j], a_val, b_val)
+
+
+@lowers("quant.conv")
+def lower_conv(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """``nn.conv``'s nest (see ``convolution.py``) on zero-point-centred ``i32`` values."""
+    if not isinstance(op, ConvOp):
+        raise LoweringError(f"expected quant.conv, got '{op.name}'")
+    x, w, b, xz, wz = ins
+    (y,) = outs
+    k = _rank(x) - 2
+    strides, pads, dilations, group = op.window(k)
+    in_sizes = [kb.dim(x, 2 + i) for i in range(k)]
+    out_sizes = [kb.dim(y, 2 + i) for i in range(k)]
+    kernel = [kb.dim(w, 2 + i) for i in range(k)]
+    per_group_in = kb.dim(w, 1)
+    per_group_out = kb.divsi(kb.dim(w, 0), kb.index(group))
+    with ExitStack() as loops:
+        n, body = loops.enter_context(kb.loop(kb.dim(y, 0)))
+        g, body = loops.enter_context(body.loop(body.index(group)))
+        oc, body = loops.enter_context(body.loop(per_group_out))
+        m = body.addi(body.muli(g, per_group_out), oc)
+        bias = body.load(b, [m])
+        out_outer: list[SSAValue] = []
+        for i in range(k - 1):
+            o, body = loops.enter_context(body.loop(out_sizes[i]))
+            out_outer.append(o)
+        with body.loop(out_sizes[-1]) as (o, fill):
+            fill.store(bias, y, [n, m, *out_outer, o])
+        ic, body = loops.enter_context(body.loop(per_group_in))
+        c = body.addi(body.muli(g, per_group_in), ic)
+        taps: list[SSAValue] = []
+        in_outer: list[SSAValue] = []
+        for i in range(k - 1):
+            base = plus(body, times(body, out_outer[i], strides[i]), -pads[i])
+            lo, hi = valid_range(body, base, dilations[i], in_sizes[i], kernel[i])
+            t, body = loops.enter_context(body.loop(hi, lo))
+            taps.append(t)
+            in_outer.append(body.addi(base, times(body, t, dilations[i])))
+        last = k - 1
+        t, body = loops.enter_context(body.loop(kernel[last]))
+        weight = centered(body, w, wz, [m, ic, *taps, t], _operand_element(op, 1))
+        base = plus(body, times(body, t, dilations[last]), -pads[last])
+        lo, hi = valid_range(body, base, strides[last], in_sizes[last], out_sizes[last])
+        o, inner = loops.enter_context(body.loop(hi, lo))
+        x_val = centered(inner, x, xz, [n, c, *in_outer, inner.addi(times(inner, o, strides[last]), base)], _operand_element(op, 0))
+        _mac(inner, y, [n, m, *out_outer, o], x_val, weight)
+
+
+# ----------------------------------------------------------------------------------
+# Dynamic quantization.
+
+
+def _min_max(kb: KernelBuilder, x: SSAValue, dims: list[SSAValue], prefix: list[SSAValue], lo: SSAValue, hi: SSAValue) -> tuple[SSAValue, SSAValue]:
+    """``(min(lo, x...), max(hi, x...))`` over the dims after ``prefix``, carried in registers."""
+    if len(prefix) == len(dims):
+        v = kb.load(x, prefix)
+        return kb.add(arith.MinimumfOp(lo, v)), kb.add(arith.MaximumfOp(hi, v))
+    with kb.reduction_loop(dims[len(prefix)], [lo, hi]) as (iv, carried, body, next_):
+        next_.extend(_min_max(body, x, dims, [*prefix, iv], carried[0], carried[1]))
+    return next_[0], next_[1]
+
+
+@lowers("quant.dynamic_quantize")
+def lower_dynamic_quantize(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    (x,) = ins
+    y, scale_out, zero_out = outs
+    if not isinstance(x.type, MemRefType) or not isinstance(x.type.element_type, Float32Type):
+        raise LoweringError("'quant.dynamic_quantize' lowers f32 inputs only")
+    dims = kb.dims(x)
+    zero, one = kb.float_const(0.0, f32), kb.float_const(1.0, f32)
+    lo, hi = _min_max(kb, x, dims, [], zero, zero)
+    same = kb.add(arith.CmpfOp(hi, lo, "oeq"))
+    span = kb.select(same, one, kb.add(arith.SubfOp(hi, lo)))
+    scale = kb.add(arith.DivfOp(span, kb.float_const(255.0, f32)))
+    initial = kb.add(arith.SubfOp(zero, kb.add(arith.DivfOp(lo, scale))))
+    clipped = kb.add(arith.MinimumfOp(kb.add(arith.MaximumfOp(initial, zero)), kb.float_const(255.0, f32)))
+    zp = kb.add(xmath.RoundEvenOp(clipped))
+    kb.store(scale, scale_out, [])
+    storage = _result_element(op)
+    kb.store(saturate_to(kb, zp, storage), zero_out, [])
+    ivs, inner = kb.loop_nest(dims)
+    ratio = inner.add(xmath.RoundEvenOp(inner.add(arith.DivfOp(inner.load(x, ivs), scale))))
+    inner.store(saturate_to(inner, inner.add(arith.AddfOp(ratio, zp)), storage), y, ivs)

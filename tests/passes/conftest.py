@@ -1,0 +1,6 @@
+"""Makes ``fusion_checks`` (the fusion tests' shared checks) importable."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
