@@ -28,10 +28,10 @@ from dynir.interpreter import entry_function
 from dynir.ir.context import make_context
 from dynir.ir.types import numpy_dtype, shape_of
 from dynir.pipeline import compile_pipeline, pass_registry
-from dynir.runtime.artefact import Artefact, constant_values, host_with_constant_args, make_artefact, parse_host
+from dynir.runtime.artefact import Artefact, constant_values, make_artefact
 from dynir.runtime.cache import CacheWarning, DiskCache, canonical_ir, key_of, key_parts
 from dynir.runtime.compiled_model import Built, CompiledModel, InputSpec
-from dynir.runtime.executable import Executable, Kernel, build_executable
+from dynir.runtime.executable import Executable, Kernel, executable_from_plan, host_plan
 from dynir.runtime.specialize import DynamicOption, Spec, refine_types, spec_arg_types
 
 TARGETS = ("cpu",)
@@ -144,12 +144,11 @@ class SpecialisationBuilder:
                 if executable is not None:
                     return Built(executable, "disk", key_of(parts), time.perf_counter() - start)
         object_code, exports, host = self._compile(spec)
-        with_args, values = host_with_constant_args(host)
-        kernels = _kernels(load_object(object_code, exports))
-        executable = build_executable(with_args, kernels, values)
+        plan, constants = host_plan(host)
+        executable = executable_from_plan(plan, _kernels(load_object(object_code, exports)), constants)
         seconds = time.perf_counter() - start
         if self.cache is not None and self.canonical is not None:
-            artefact, _, _ = make_artefact(object_code, exports, host, self.canonical.constants)
+            artefact = make_artefact(object_code, exports, plan, constants, self.canonical.constants)
             self.cache.store(parts, artefact, label=self.label, spec=description, seconds=seconds)
         return Built(executable, "compiled", key_of(parts) if parts else "", seconds)
 
@@ -174,8 +173,8 @@ class SpecialisationBuilder:
         assert self.canonical is not None
         try:
             values = constant_values(artefact, self.canonical.constants)
-            host = parse_host(artefact.host_text)
-            return build_executable(host, _kernels(load_object(artefact.object_code, artefact.exports)), values)
+            kernels = _kernels(load_object(artefact.object_code, artefact.exports))
+            return executable_from_plan(artefact.plan, kernels, values)
         except (DynirError, KeyError) as error:
             warnings.warn(f"dynir cache: cannot load a stored specialisation ({error}); recompiling",
                           CacheWarning, stacklevel=4)

@@ -38,7 +38,6 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr, f32
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.utils.exceptions import DiagnosticException
 
 from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn import contraction as nn_c
@@ -48,7 +47,7 @@ from dynir.dialects.nn.constant import ConstantOp
 from dynir.dialects.nn.shape import UnsqueezeOp
 from dynir.dialects.quant import ops as q
 from dynir.dialects.quant.types import UniformQuantizedType, u8
-from dynir.diagnostics import format_location
+from dynir.diagnostics import DynirError, format_location
 from dynir.ir.types import element_of, shape_of
 from dynir.quantization.params import (
     DECISION,
@@ -65,7 +64,7 @@ MODES = ("dynamic", "static", "weight-only")
 LAYER_OPS = (nn_c.MatmulOp, nn_c.GemmOp, nn_c.ConvOp)
 
 
-class QuantizeError(DiagnosticException):
+class QuantizeError(DynirError):
     """A layer the pass was asked to quantize but cannot (static mode without a range)."""
 
 

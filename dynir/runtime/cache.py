@@ -42,7 +42,15 @@ from xdsl.printer import Printer
 from dynir.diagnostics import DynirError
 from dynir.ir.constants import dense_value
 from dynir.runtime.executable import contiguous
-from dynir.runtime.artefact import Artefact, ArtefactError, array_digest, exports_from_json, exports_to_json
+from dynir.runtime.artefact import (
+    Artefact,
+    ArtefactError,
+    array_digest,
+    exports_from_json,
+    exports_to_json,
+    plan_from_json,
+    plan_to_json,
+)
 
 FORMAT = 1
 ENV_VAR = "DYNIR_CACHE_DIR"
@@ -226,7 +234,7 @@ class DiskCache:
         for c in meta["extra_constants"]:
             raw = payload[int(c["offset"]):int(c["offset"]) + int(c["nbytes"])]
             extra[str(c["digest"])] = np.frombuffer(raw, dtype=np.dtype(c["dtype"])).reshape(c["shape"])
-        return Artefact(payload[:object_size], exports_from_json(meta["exports"]), str(meta["host"]),
+        return Artefact(payload[:object_size], exports_from_json(meta["exports"]), plan_from_json(meta["plan"]),
                         [str(d) for d in meta["constants"]], extra)
 
     # stores ----------------------------------------------------------------------------
@@ -247,7 +255,7 @@ class DiskCache:
             "created": time.time(), "compile_seconds": round(seconds, 4),
             "payload": {"file": f"{key}.{payload_sha[:16]}.bin", "size": len(payload), "sha256": payload_sha,
                         "object_size": len(artefact.object_code)},
-            "exports": exports_to_json(artefact.exports), "host": artefact.host_text,
+            "exports": exports_to_json(artefact.exports), "plan": plan_to_json(artefact.plan),
             "constants": artefact.constant_digests, "extra_constants": extra,
         }
         meta["meta_sha256"] = hashlib.sha256(_canonical_json(meta).encode()).hexdigest()

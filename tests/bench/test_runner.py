@@ -33,7 +33,7 @@ def test_mlp_matches_onnxruntime_and_is_timed() -> None:
     assert result.compile_cold_s is not None and result.compile_warm_s is not None
     assert result.flops == 2 * 4 * (32 * 64 + 64 * 16) + 2 * 4 * 64  # matmul, gemm, add + relu
     assert result.min_bytes == 4 * (32 * 64 + 64 + 16 * 64 + 16) + 4 * 4 * 32 + 4 * 4 * 16
-    assert steps[:3] == ["building", "compiling", "checking"] and steps[-1].startswith("timing onnxruntime")
+    assert steps[:4] == ["building", "compiling (cold)", "compiling (warm)", "checking"] and steps[-1].startswith("timing onnxruntime")
 
 
 def test_unfused_variant() -> None:

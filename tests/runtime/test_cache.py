@@ -104,7 +104,7 @@ def corrupt_payload_flipped(meta: Path) -> None:
 
 def corrupt_metadata_tampered(meta: Path) -> None:
     data = json.loads(meta.read_text())
-    data["host"] = data["host"].replace("nn.relu", "nn.sigmoid")
+    data["plan"]["steps"][0]["kernel"] = "tampered"
     meta.write_text(json.dumps(data))
 
 
