@@ -1,7 +1,17 @@
 """``dynir.compile``: from a model to a ``CompiledModel``, step by step.
 
-The pass pipeline is ``dynir.pipeline.compile_pipeline``; each stage is a registered
-pass, so ``dynir-opt -p`` can replay any prefix of it.
+``dynir.compile(model)`` imports the model and lowers its declared types once (so an
+op the backend cannot compile fails here, not at the first call), then returns a
+``CompiledModel`` that compiles specialisations on demand (``dynamic=``, see
+``dynir.runtime.specialize``). One specialisation, in ``SpecialisationBuilder``:
+
+1. the disk cache (``dynir.runtime.cache``): a hit skips every step below;
+2. ``refine_types``: the entry function with the specialisation's argument types;
+3. ``dynir.pipeline.compile_pipeline``: fusion, then ``lower-to-loops`` (each stage a
+   registered pass, so ``dynir-opt -p`` can replay any prefix of it);
+4. the kernels -> LLVM IR -> O3 -> object code, linked into the JIT;
+5. the host function -> ``HostPlan`` -> ``Executable``; the object code and the plan go
+   to the disk cache.
 """
 
 from __future__ import annotations
@@ -123,9 +133,11 @@ class SpecialisationBuilder:
     def check_lowering(self, spec: Spec) -> None:
         """Lower ``spec`` now, so that a model the backend cannot compile fails in
         ``dynir.compile`` rather than at its first call; the lowered module is kept for
-        when the first call needs that spec. Skipped when the disk cache holds ``spec``."""
+        when the first call needs that spec. Skipped when the disk cache shows that this
+        compiler compiled the model before."""
         if self.cache is not None and self.canonical is not None:
-            if self.cache.contains(self._parts(spec)):
+            parts = self._parts(spec)
+            if self.cache.contains(parts) or self.cache.compiled_before(parts):
                 return
         self._lowered[spec] = self._lower(spec)
 
@@ -163,6 +175,7 @@ class SpecialisationBuilder:
 
     def _compile(self, spec: Spec) -> tuple[bytes, dict[str, ExportedKernel], func.FuncOp]:
         refined = self._lowered.pop(spec, None) or self._lower(spec)
+        self._lowered.clear()  # only ever kept for the first specialisation
         kernel_module = _kernel_module(refined)
         exports = exported_kernels(kernel_module)
         parsed = parse_llvm(translate_module(kernel_module))
@@ -220,17 +233,9 @@ def _output_names(host: func.FuncOp) -> list[str]:
 
 def _dim_names(attrs: object, i: int) -> tuple[str, ...]:
     data: Sequence[object] = getattr(attrs, "data", ()) or ()
-    if i < len(data) and isinstance(data[i], DictionaryAttr):
-        names = data[i].data.get(DIM_NAMES)  # type: ignore[union-attr]
-        if isinstance(names, ArrayAttr):
-            return tuple(n.data for n in names.data if isinstance(n, StringAttr))
-    return ()
-
-
-def _dim_names(attrs: object, i: int) -> tuple[str, ...]:
-    data: Sequence[object] = getattr(attrs, "data", ()) or ()
-    if i < len(data) and isinstance(data[i], DictionaryAttr):
-        names = data[i].data.get(DIM_NAMES)  # type: ignore[union-attr]
+    entry = data[i] if i < len(data) else None
+    if isinstance(entry, DictionaryAttr):
+        names = entry.data.get(DIM_NAMES)
         if isinstance(names, ArrayAttr):
             return tuple(n.data if isinstance(n, StringAttr) else "" for n in names.data)
     return ()

@@ -118,8 +118,10 @@ Columns: median latency of each library on the same inputs; `dynir/ort` below 1.
 means dynir is faster; `dynir speed` is GFLOP/s for compute-bound models and GB/s of
 minimum memory traffic (weights + inputs + outputs once) for memory-bound ones; `% of
 peak` compares each library with the machine's measured float32 matmul peak or copy
-bandwidth; cold compile is the first `dynir.compile` of the model in the process, warm
-the second; `max abs err` is against onnxruntime's outputs.
+bandwidth (`--peak`; measured once at the start, so a busy machine can push it past
+100%); compile time is `dynir.compile` plus the first call (dynir compiles lazily) less
+one median run, cold with an empty kernel cache and warm with it filled; `max err` is
+the largest absolute difference from onnxruntime's outputs.
 """
 
 

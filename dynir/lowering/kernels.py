@@ -94,11 +94,11 @@ def build_kernel(group: GroupOp, name: str) -> func.FuncOp:
     kernel, kb, ins, outs = new_kernel(name, in_types, out_types)
     buffers = dict(zip(group.body.block.args, ins))
     others = [op for op in body_ops if not (is_fusable_elementwise(op) or op.name in VIEW_OPS)]
-    if body_ops and not others:
-        _elementwise_kernel(kb, group, buffers, outs)
-    elif len(body_ops) == 1 and body_ops[0].name in _LOWERINGS:
+    if len(body_ops) == 1 and body_ops[0].name in _LOWERINGS:
         op = body_ops[0]
         _LOWERINGS[op.name](kb, op, [buffers[v] for v in op.operands], outs)
+    elif body_ops and not others:
+        _elementwise_kernel(kb, group, buffers, outs)
     elif len(others) == 1 and others[0].name in REDUCTION_ANCHORS:
         from dynir.lowering.reduction_kernels import reduction_kernel
 

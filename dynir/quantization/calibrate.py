@@ -26,7 +26,7 @@ from dynir.diagnostics import DynirError
 from dynir.ir.context import make_context
 from dynir.quantization.observe import Sample, observe_ranges, run_watching, sample_arrays
 from dynir.quantization.params import DECISION, layer_name, name_layers, set_input_range
-from dynir.remarks import remark
+from dynir.remarks import in_pass, remark
 from dynir.runtime.compiled_model import CompiledModel
 
 
@@ -100,9 +100,10 @@ def calibrate_module(
         raise DynirError(str(error)) from None
     for op, (lo, hi) in ranges.items():
         set_input_range(op, lo, hi)
-    if budget is not None:
-        keep_within_budget(module, samples[: min(len(samples), 4)], Budget.parse(budget), per_channel, tuple(exclude))
-    QuantizePass(mode="static", per_channel=per_channel, exclude=tuple(exclude)).apply(make_context(), module)
+    with in_pass("quantize"):
+        if budget is not None:
+            keep_within_budget(module, samples[: min(len(samples), 4)], Budget.parse(budget), per_channel, tuple(exclude))
+        QuantizePass(mode="static", per_channel=per_channel, exclude=tuple(exclude)).apply(make_context(), module)
     return module
 
 

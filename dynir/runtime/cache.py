@@ -199,6 +199,18 @@ class DiskCache:
         """Whether an entry for ``parts`` exists (not checked; not recorded as a lookup)."""
         return self._meta_path(key_of(parts)).exists()
 
+    def compiled_before(self, parts: Mapping[str, str]) -> bool:
+        """Whether this model was compiled before by this compiler for this machine: its
+        last recorded lookup differs from ``parts`` in the input shapes at most, and that
+        entry exists."""
+        try:
+            record = json.loads((self.directory / "lookups" / f"{parts.get('ir', '')[:16]}.json").read_text())
+            other = dict(record["parts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        same = all(other.get(p) == v for p, v in parts.items() if p != "inputs")
+        return same and self._meta_path(str(record.get("key", ""))).exists()
+
     def lookup(self, parts: Mapping[str, str], *, label: str = "", spec: str = "") -> Artefact | None:
         """The artefact stored under ``parts``, or None (a corrupt entry warns and is removed)."""
         key = key_of(parts)

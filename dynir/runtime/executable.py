@@ -76,7 +76,7 @@ class ShapeProgram:
                 new = op.op.make([values[i] for i in op.operands], dict(op.properties), num_results=op.num_results)
                 made.append(new)
                 values.extend(new.results)
-            return [tuple(int(d) for d in shape_of(values[i].type)) for i in self.outputs]  # type: ignore[misc]
+            return [_concrete(shape_of(values[i].type)) for i in self.outputs]
         except ValueError as error:
             raise DynirError(f"shape inference failed at run time: {error}") from None
         finally:
@@ -144,7 +144,13 @@ def host_plan(host: func.FuncOp) -> tuple[HostPlan, list[np.ndarray]]:
 
 def _static(t: TensorType) -> tuple[int, ...] | None:
     shape = shape_of(t)
-    return tuple(int(d) for d in shape) if is_static(shape) else None  # type: ignore[arg-type]
+    return _concrete(shape) if is_static(shape) else None
+
+
+def _concrete(shape: Sequence[int | None]) -> tuple[int, ...]:
+    if any(d is None for d in shape):
+        raise DynirError(f"shape inference left a dynamic dim at run time: {shape}")
+    return tuple(int(d) for d in shape if d is not None)
 
 
 @dataclass

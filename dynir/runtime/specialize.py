@@ -30,8 +30,8 @@ from typing import Literal
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, FunctionType, ModuleOp, TensorType
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FunctionType, ModuleOp, TensorType
+from xdsl.ir import Block, Operation, Region, SSAValue
 
 from dynir.diagnostics import DynirError
 from dynir.dialects.nn.base import NNOp
@@ -332,6 +332,7 @@ def refine_types(module: ModuleOp, arg_types: Sequence[TensorType], function: st
 
 
 def _refined_op(op: Operation, env: dict[SSAValue, SSAValue]) -> Operation:
+    new: Operation
     if isinstance(op, ConstantOp):
         new = op.clone()
     elif isinstance(op, NNOp):
@@ -356,7 +357,7 @@ def _function(module: ModuleOp, name: str) -> func.FuncOp:
     raise DynirError(f"no function @{name} in the module")
 
 
-def _copy(attrs: ArrayAttr[Attribute] | None) -> ArrayAttr[Attribute] | None:
+def _copy(attrs: ArrayAttr[DictionaryAttr] | None) -> ArrayAttr[DictionaryAttr] | None:
     return None if attrs is None else ArrayAttr(list(attrs.data))
 
 

@@ -147,3 +147,13 @@ def test_guard_and_dispatch_cost_on_a_cached_specialisation(tmp_path: Path) -> N
         model(x, z)
     call_us = (time.perf_counter() - start) / 2000 * 1e6
     print(f"\nguard + dispatch: {guard_us:.2f} us/call; whole call (1 kernel): {call_us:.1f} us")
+
+
+def test_the_executable_property_compiles_the_declared_types(tmp_path: Path) -> None:
+    model = compile_tied(tmp_path)
+    steps = model.executable.steps
+    assert [s.kernel_name for s in steps] == [s.kernel_name for s in model.executable.steps]
+    assert model.specs == [((None, None, 8), (None, None, 8))]
+    assert model.explain().splitlines()[1].endswith(" s: requested")
+    run_checked(model, 2, 3)  # covered by the declared-types specialisation
+    assert model.stats.as_dict() == {"calls": 1, "compiles": 1, "disk_hits": 0, "cache_hits": 1}

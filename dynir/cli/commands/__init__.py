@@ -14,4 +14,6 @@ COMMAND_MODULES: list[str] = [
     "demo",  # dynir demo: the end-to-end tour
     "cache",  # dynir cache: inspect/clear the kernel cache
     "example",  # dynir example: bundled example programs
+    "calibrate",  # dynir calibrate: calibrate on samples, write the static int8 IR
+    "quant_report",  # dynir quant-report: per-layer int8 accuracy against float
 ]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import Float16Type, IntegerType, MemRefType, TensorType, i64
+from xdsl.dialects.builtin import Float16Type, MemRefType, TensorType, f64, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_int
@@ -41,6 +41,7 @@ from dynir.lowering.scalar import (
     add,
     compute_type,
     constant,
+    convert,
     from_compute,
     is_finite,
     is_nan,
@@ -98,8 +99,10 @@ def element_of(value: SSAValue) -> Attribute:
 
 def count_of(kb: KernelBuilder, sizes: Sequence[SSAValue]) -> SSAValue:
     """The product of ``sizes`` (an ``index``)."""
-    count = kb.index(1)
-    for size in sizes:
+    if not sizes:
+        return kb.index(1)
+    count = sizes[0]
+    for size in sizes[1:]:
         count = kb.muli(count, size)
     return count
 
@@ -162,12 +165,10 @@ class Reduction:
         safe = kb.select(kb.cmpi(count, kb.index(0), "eq"), kb.index(1), count)
         if not is_integer_type(acc.type):
             return kb.add(arith.DivfOp(acc, index_to_float(kb, safe, acc.type)))
-        assert isinstance(acc.type, IntegerType)
-        width = acc.type.width.data
-        wide = acc if width == 64 else kb.add(arith.ExtUIOp(acc, i64) if self.unsigned else arith.ExtSIOp(acc, i64))
-        divisor = kb.add(arith.IndexCastOp(safe, i64))
-        quotient = kb.add(arith.DivUIOp(wide, divisor) if self.unsigned else arith.DivSIOp(wide, divisor))
-        return quotient if width == 64 else kb.add(arith.TruncIOp(quotient, acc.type))
+        # As the reference: trunc(float64(sum) / count), cast back like astype.
+        total = convert(kb, acc, self.element, f64)
+        quotient = kb.add(xmath.TruncOp(kb.add(arith.DivfOp(total, index_to_float(kb, safe, f64)))))
+        return convert(kb, quotient, f64, self.element)
 
 
 @lowers(
@@ -220,7 +221,7 @@ def _reduce_in_registers(
                 return [spec.combine(b, acc[0], spec.map(b, load(b, idx)))]
 
             (acc,) = fold_nest(body, reduced, [spec.identity(body)], step)
-            result = spec.finish(body, acc, count_of(body, reduced))
+            result = spec.finish(body, acc, count_of(body, reduced)) if spec.needs_finish() else acc
         index = _out_index(body, full_index([body.index(0)] * len(axes)), axes, keepdims)
         body.store(from_compute(body, result, spec.element), out, index)
 

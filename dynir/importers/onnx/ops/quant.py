@@ -48,18 +48,29 @@ def _zero_point(ctx: NodeContext, index: int, dtype: np.dtype) -> SSAValue:
     return ctx.input(index) if ctx.has_input(index) else ctx.constant(np.zeros((), dtype), "zero_point")
 
 
-def along_axis(ctx: NodeContext, value: SSAValue, axis: int, rank: int) -> SSAValue:
+def along_axis(ctx: NodeContext, value: SSAValue, axis: int, rank: int, what: str) -> SSAValue:
     """A 1-D per-axis parameter shaped to broadcast along ``axis`` of a rank-``rank``
-    tensor: ``[C]`` becomes ``[C, 1, ..., 1]``; scalars and size-1 vectors stay."""
+    tensor: ``[C]`` becomes ``[C, 1, ..., 1]``; scalars and size-1 vectors stay.
+    A known parameter is reshaped here, into its own constant named ``what``."""
     shape = shape_of(value.type)
     if len(shape) == 0 or shape == (1,):
         return value
     if len(shape) != 1:
-        ctx.error(f"a scale or zero point must be a scalar or 1-D, got {format_shape(shape)} (blocked quantization is not supported)")
+        ctx.error(f"{what} must be a scalar or 1-D, got {format_shape(shape)} (blocked quantization is not supported)")
     trailing = rank - normalize_axis(axis, rank) - 1
     if trailing == 0:
         return value
+    known = _known(value)
+    if known is not None:
+        return ctx.constant(known.reshape(known.shape + (1,) * trailing), what)
     return ctx.emit(UnsqueezeOp, [value], {"axes": ints_attr(range(1, trailing + 1))})[0]
+
+
+def _known(value: SSAValue) -> np.ndarray | None:
+    from dynir.dialects.nn.constant import ConstantOp
+
+    owner = value.owner
+    return owner.array() if isinstance(owner, ConstantOp) else None
 
 
 def _check_not_blocked(ctx: NodeContext) -> None:
@@ -74,8 +85,8 @@ def quantize_linear(ctx: NodeContext) -> Sequence[SSAValue]:
     rank = len(shape_of(x.type))
     axis = int(ctx.attr("axis", 1))
     zp = _zero_point(ctx, 2, _storage_dtype(ctx, 2))
-    scale = along_axis(ctx, ctx.input(1), axis, max(rank, 1))
-    return ctx.emit(q.QuantizeOp, [x, scale, along_axis(ctx, zp, axis, max(rank, 1))])
+    scale = along_axis(ctx, ctx.input(1), axis, max(rank, 1), "scale")
+    return ctx.emit(q.QuantizeOp, [x, scale, along_axis(ctx, zp, axis, max(rank, 1), "zero_point")])
 
 
 @converter("DequantizeLinear", since=10)
@@ -85,8 +96,8 @@ def dequantize_linear(ctx: NodeContext) -> Sequence[SSAValue]:
     rank = len(shape_of(x.type))
     axis = int(ctx.attr("axis", 1))
     zp = _zero_point(ctx, 2, numpy_dtype(element_of(x.type)))
-    scale = along_axis(ctx, ctx.input(1), axis, max(rank, 1))
-    (y,) = ctx.emit(q.DequantizeOp, [x, scale, along_axis(ctx, zp, axis, max(rank, 1))])
+    scale = along_axis(ctx, ctx.input(1), axis, max(rank, 1), "scale")
+    (y,) = ctx.emit(q.DequantizeOp, [x, scale, along_axis(ctx, zp, axis, max(rank, 1), "zero_point")])
     code = int(ctx.attr("output_dtype", 0))
     if code:
         target = element_type(helper.tensor_dtype_to_np_dtype(code))
@@ -103,7 +114,7 @@ def dynamic_quantize_linear(ctx: NodeContext) -> Sequence[SSAValue]:
 def _matmul_zero_points(ctx: NodeContext, a: SSAValue, b: SSAValue, az: SSAValue, bz: SSAValue) -> tuple[SSAValue, SSAValue]:
     """ONNX per-row ``a`` zero points (``[M]``) become ``[M, 1]``; per-column ``b`` ones stay."""
     ra = len(shape_of(a.type))
-    return (along_axis(ctx, az, ra - 2, ra) if ra >= 2 else az), bz
+    return (along_axis(ctx, az, ra - 2, ra, "a_zero_point") if ra >= 2 else az), bz
 
 
 @converter("MatMulInteger", since=10)
@@ -128,7 +139,7 @@ def qlinear_matmul(ctx: NodeContext) -> Sequence[SSAValue]:
     a_zp, b_zp = _matmul_zero_points(ctx, a, b, a_zp, b_zp)
     (acc,) = ctx.emit(q.MatmulOp, [a, b, a_zp, b_zp])
     if ra >= 2:
-        a_scale = along_axis(ctx, a_scale, ra - 2, ra)
+        a_scale = along_axis(ctx, a_scale, ra - 2, ra, "a_scale")
     return ctx.emit(q.RequantizeOp, [acc, _multiplier(ctx, a_scale, b_scale, y_scale), y_zp])
 
 
@@ -165,7 +176,7 @@ def conv_integer(ctx: NodeContext) -> Sequence[SSAValue]:
     x, w = ctx.input(0), ctx.input(1)
     rank = len(shape_of(w.type))
     xz = _zero_point(ctx, 2, numpy_dtype(element_of(x.type)))
-    wz = along_axis(ctx, _zero_point(ctx, 3, numpy_dtype(element_of(w.type))), 0, rank)
+    wz = along_axis(ctx, _zero_point(ctx, 3, numpy_dtype(element_of(w.type))), 0, rank, "w_zero_point")
     return ctx.emit(q.ConvOp, [x, w, _conv_bias(ctx, None, w), xz, wz], _conv_props(ctx, w))
 
 
@@ -173,9 +184,9 @@ def conv_integer(ctx: NodeContext) -> Sequence[SSAValue]:
 def qlinear_conv(ctx: NodeContext) -> Sequence[SSAValue]:
     x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp = (ctx.input(i) for i in range(8))
     rank = len(shape_of(w.type))
-    wz = along_axis(ctx, w_zp, 0, rank)
+    wz = along_axis(ctx, w_zp, 0, rank, "w_zero_point")
     (acc,) = ctx.emit(q.ConvOp, [x, w, _conv_bias(ctx, 8, w), x_zp, wz], _conv_props(ctx, w))
-    multiplier = _multiplier(ctx, x_scale, along_axis(ctx, w_scale, 1, rank), y_scale)
+    multiplier = _multiplier(ctx, x_scale, along_axis(ctx, w_scale, 1, rank, "w_scale"), y_scale)
     return ctx.emit(q.RequantizeOp, [acc, multiplier, y_zp])
 
 
