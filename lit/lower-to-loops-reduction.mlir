@@ -74,7 +74,8 @@ func.func @argmax_rows(%x: tensor<?x10xf32>) -> tensor<?xi64> {
 
 // -----
 
-// softmax: three passes over each row -- max, sum of exp(x - max), normalise.
+// softmax: three passes over each row -- max, sum of exp(x - max) (kept in the
+// output), normalise.
 // CHECK-LABEL: func.func @softmax_0
 // CHECK-SAME:    (%[[X:.+]]: memref<?x16xf32>, %[[OUT:.+]]: memref<?x16xf32>)
 // CHECK:         scf.for %[[I:.+]] =
@@ -82,13 +83,15 @@ func.func @argmax_rows(%x: tensor<?x10xf32>) -> tensor<?xi64> {
 // CHECK:             arith.maximumf
 // CHECK:           math.absf %[[MAX]]
 // CHECK:           %[[SHIFT:.+]] = arith.select %{{.+}}, %[[MAX]], %{{.+}} : f32
-// CHECK:           %[[SUM:.+]] = scf.for {{.+}} -> (f32) {
+// CHECK:           %[[SUM:.+]] = scf.for %[[K0:[^ ]+]] = {{.+}} -> (f32) {
 // CHECK:             arith.subf %{{.+}}, %[[SHIFT]]
-// CHECK:             math.exp
-// CHECK:             arith.addf
+// CHECK:             %[[E:.+]] = math.exp
+// CHECK:             memref.store %[[E]], %[[OUT]][%[[I]], %[[K0]]]
+// CHECK:             arith.addf %{{.+}}, %[[E]]
 // CHECK:           scf.for %[[K:.+]] =
-// CHECK:             math.exp
-// CHECK:             %[[Y:.+]] = arith.divf %{{.+}}, %[[SUM]] : f32
+// CHECK-NOT:         math.exp
+// CHECK:             %[[EK:.+]] = memref.load %[[OUT]][%[[I]], %[[K]]]
+// CHECK:             %[[Y:.+]] = arith.divf %[[EK]], %[[SUM]] : f32
 // CHECK:             memref.store %[[Y]], %[[OUT]][%[[I]], %[[K]]]
 func.func @softmax_rows(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %0 = nn.softmax %x {axis = -1 : i64} : (tensor<?x16xf32>) -> tensor<?x16xf32>

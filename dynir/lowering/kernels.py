@@ -128,12 +128,12 @@ def _elementwise_kernel(
     yielded = _yielded(group)
     values = GroupValues(kb, buffers, dict(zip(yielded, outs)))
     values.prepare(group.body.block)
-    sizes = kb.dims(outs[0])
+    sizes = values.dims(yielded[0])
     ranks = {len(_tensor(r.type).get_shape()) for r in group.outputs}
     if len(ranks) != 1:
         raise LoweringError("an elementwise group's outputs must share one rank")
-    for out in outs[1:]:
-        sizes = [a if a == b else kb.add(arith.MaxUIOp(a, b)) for a, b in zip(sizes, kb.dims(out))]
+    for value in yielded[1:]:
+        sizes = [a if a is b else kb.add(arith.MaxUIOp(a, b)) for a, b in zip(sizes, values.dims(value))]
     ivs, inner = kb.loop_nest(sizes)
     for value, out in zip(yielded, outs):
         guard = _store_guard(inner, out, ivs, sizes) if len(outs) > 1 else None

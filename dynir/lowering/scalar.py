@@ -6,11 +6,10 @@ fused chain of them -- becomes the body of one loop nest. The numpy ``reference`
 each op is the specification; tests/lowering/test_elementwise.py compares the two for
 every elementwise op and element type.
 
-Values are computed in a *compute type*: ``f16`` widens to ``f32`` (the references
-compute f16 in f32 and round once per op), unsigned integers are signless integers of
-the same width, as their buffers hold them (``builder.memref_type``); the emitters pick
-unsigned predicates, divisions and extensions from the op's declared tensor types.
-``emit_scalar`` converts its arguments in and the result back to the buffer type.
+Emitters work on *compute types* (``dynir.lowering.numeric``: f16 in f32, unsigned
+integers signless) and pick unsigned predicates and divisions from the op's declared
+tensor types; ``emit_scalar`` converts the arguments in and the result back to the
+type the result's buffer holds.
 
 ```mlir
 // nn.exp on f16:   %w = arith.extf %x : f16 to f32; %e = math.exp %w; arith.truncf %e
@@ -23,26 +22,15 @@ from __future__ import annotations
 import math as pymath
 from collections.abc import Callable, Sequence
 from typing import ClassVar
+
 import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import (
-    AnyFloat,
-    Float16Type,
-    Float64Type,
-    IntegerType,
-    Signedness,
-    TensorType,
-    f32,
-    f64,
-    i1,
-    i32,
-)
+from xdsl.dialects.builtin import AnyFloatConstr, TensorType, f64, i1
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     VarConstraint,
-    base,
     irdl_op_definition,
     operand_def,
     result_def,
@@ -54,6 +42,18 @@ from dynir.dialects.nn.activation import SELU_ALPHA, SELU_GAMMA
 from dynir.dialects.nn.base import read_float, read_int, read_str
 from dynir.ir.types import element_type, numpy_dtype
 from dynir.lowering.builder import KernelBuilder, is_integer_type
+from dynir.lowering.numeric import (
+    absolute,
+    cmpf,
+    constant,
+    convert,
+    float_like as _f,
+    from_compute,
+    is_unsigned,
+    maximum,
+    minimum,
+    to_compute,
+)
 
 ScalarEmitter = Callable[[KernelBuilder, Operation, list[SSAValue]], SSAValue]
 _EMITTERS: dict[str, ScalarEmitter] = {}
@@ -69,7 +69,7 @@ class RemFOp(IRDLOperation):
     translates it to ``frem``."""
 
     name = "arith.remf"
-    T: ClassVar = VarConstraint("T", base(AnyFloat))
+    T: ClassVar = VarConstraint("T", AnyFloatConstr)
     lhs = operand_def(T)
     rhs = operand_def(T)
     result = result_def(T)
@@ -101,126 +101,25 @@ def emit_scalar(kb: KernelBuilder, op: Operation, args: Sequence[SSAValue]) -> S
     return from_compute(kb, result, _element(op))
 
 
-# -- compute types ------------------------------------------------------------------
-
-
-def is_unsigned(element: Attribute) -> bool:
-    return isinstance(element, IntegerType) and element.signedness.data == Signedness.UNSIGNED
-
-
-def compute_type(element: Attribute) -> Attribute:
-    """The register type values of ``element`` are computed in (see module doc)."""
-    if isinstance(element, Float16Type):
-        return f32
-    if is_unsigned(element):
-        assert isinstance(element, IntegerType)
-        return IntegerType(element.width.data)
-    return element
-
-
-def to_compute(kb: KernelBuilder, value: SSAValue) -> SSAValue:
-    """``value`` in its compute type (f16 -> f32, unsigned -> signless)."""
-    target = compute_type(value.type)
-    if target == value.type:
-        return value
-    if isinstance(value.type, Float16Type):
-        return kb.add(arith.ExtFOp(value, f32))  # type: ignore[arg-type]
-    return kb.add(arith.BitcastOp(value, target))
-
-
-def from_compute(kb: KernelBuilder, value: SSAValue, element: Attribute) -> SSAValue:
-    """``value`` (a compute-type or ``element``-typed value) as buffers of ``element``
-    hold it: floats in their own type, integers signless (``memref_type``)."""
-    if isinstance(element, IntegerType):
-        element = compute_type(element)
-    if value.type == element:
-        return value
-    if isinstance(element, IntegerType):
-        return kb.add(arith.BitcastOp(value, element))
-    if _float_width(value.type) > _float_width(element):
-        return kb.add(arith.TruncFOp(value, element))  # type: ignore[arg-type]
-    return kb.add(arith.ExtFOp(value, element))  # type: ignore[arg-type]
-
-
-def constant(kb: KernelBuilder, value: float | int, element: Attribute) -> SSAValue:
-    """A compute-type constant holding ``value`` as numpy's ``element`` dtype holds it."""
-    ctype = compute_type(element)
-    if isinstance(ctype, IntegerType):
-        width = ctype.width.data
-        bits = int(value) & ((1 << width) - 1)
-        return kb.int_const(bits - (1 << width) if width > 1 and bits >= 1 << (width - 1) else bits, ctype)
-    return kb.float_const(float(value), ctype)
-
-
 def _element(op: Operation, result: int = 0) -> Attribute:
     t = op.results[result].type
     assert isinstance(t, TensorType)
-    return t.element_type
+    element: Attribute = t.element_type
+    return element
 
 
 def _operand_element(op: Operation, i: int = 0) -> Attribute:
     t = op.operands[i].type
     assert isinstance(t, TensorType)
-    return t.element_type
-
-
-def _float_width(t: Attribute) -> int:
-    return int(getattr(t, "bitwidth", 0))
-
-
-def _f(kb: KernelBuilder, x: float, like: SSAValue) -> SSAValue:
-    return kb.float_const(x, like.type)
-
-
-def _cmpf(kb: KernelBuilder, x: SSAValue, y: SSAValue, predicate: str) -> SSAValue:
-    return kb.add(arith.CmpfOp(x, y, predicate))
-
-
-# -- shared combinators (also used by the reduction and normalization lowerings) -----
-
-
-def maximum(kb: KernelBuilder, x: SSAValue, y: SSAValue, unsigned: bool = False) -> SSAValue:
-    """``np.maximum`` (NaN propagates)."""
-    if is_integer_type(x.type):
-        return kb.add(arith.MaxUIOp(x, y) if unsigned else arith.MaxSIOp(x, y))
-    return kb.add(arith.MaximumfOp(x, y))
-
-
-def minimum(kb: KernelBuilder, x: SSAValue, y: SSAValue, unsigned: bool = False) -> SSAValue:
-    """``np.minimum`` (NaN propagates)."""
-    if is_integer_type(x.type):
-        return kb.add(arith.MinUIOp(x, y) if unsigned else arith.MinSIOp(x, y))
-    return kb.add(arith.MinimumfOp(x, y))
-
-
-def add(kb: KernelBuilder, x: SSAValue, y: SSAValue) -> SSAValue:
-    return kb.add(arith.AddiOp(x, y) if is_integer_type(x.type) else arith.AddfOp(x, y))
-
-
-def mul(kb: KernelBuilder, x: SSAValue, y: SSAValue) -> SSAValue:
-    return kb.add(arith.MuliOp(x, y) if is_integer_type(x.type) else arith.MulfOp(x, y))
-
-
-def absolute(kb: KernelBuilder, x: SSAValue, unsigned: bool = False) -> SSAValue:
-    if unsigned:
-        return x
-    return kb.add(xmath.AbsIOp(x) if is_integer_type(x.type) else xmath.AbsFOp(x))
-
-
-def is_finite(kb: KernelBuilder, x: SSAValue) -> SSAValue:
-    """``np.isfinite`` for a float."""
-    return _cmpf(kb, kb.add(xmath.AbsFOp(x)), _f(kb, pymath.inf, x), "olt")
-
-
-def is_nan(kb: KernelBuilder, x: SSAValue) -> SSAValue:
-    return _cmpf(kb, x, x, "uno")
+    element: Attribute = t.element_type
+    return element
 
 
 # -- unary ------------------------------------------------------------------------
 
 
-def _unary(math_op: type[Operation]) -> ScalarEmitter:
-    return lambda kb, op, a: kb.add(math_op(a[0]))  # type: ignore[call-arg]
+def _unary(math_op: Callable[[SSAValue], Operation]) -> ScalarEmitter:
+    return lambda kb, op, a: kb.add(math_op(a[0]))
 
 
 for _name, _cls in [
@@ -247,7 +146,7 @@ def _sigmoid(kb: KernelBuilder, x: SSAValue) -> SSAValue:
     # As the reference: z = exp(-|x|); x >= 0 ? 1 / (1 + z) : z / (1 + z).
     z = kb.add(xmath.ExpOp(kb.add(arith.NegfOp(kb.add(xmath.AbsFOp(x))))))
     one_plus_z = kb.add(arith.AddfOp(_f(kb, 1.0, x), z))
-    numerator = kb.select(_cmpf(kb, x, _f(kb, 0.0, x), "oge"), _f(kb, 1.0, x), z)
+    numerator = kb.select(cmpf(kb, x, _f(kb, 0.0, x), "oge"), _f(kb, 1.0, x), z)
     return kb.add(arith.DivfOp(numerator, one_plus_z))
 
 
@@ -311,14 +210,14 @@ def _softsign(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
 def _leaky_relu(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
     x = a[0]
     alpha = read_float(getattr(op, "alpha", None), 0.01)
-    return kb.select(_cmpf(kb, x, _f(kb, 0.0, x), "oge"), x, kb.add(arith.MulfOp(x, _f(kb, alpha, x))))
+    return kb.select(cmpf(kb, x, _f(kb, 0.0, x), "oge"), x, kb.add(arith.MulfOp(x, _f(kb, alpha, x))))
 
 
 def _elu_like(kb: KernelBuilder, x: SSAValue, alpha: float, positive: str) -> SSAValue:
     # x (where x `positive` 0) else alpha * expm1(min(x, 0)), as the references.
     em1 = kb.add(xmath.ExpM1Op(minimum(kb, x, _f(kb, 0.0, x))))
     negative = kb.add(arith.MulfOp(_f(kb, alpha, x), em1))
-    return kb.select(_cmpf(kb, x, _f(kb, 0.0, x), positive), x, negative)
+    return kb.select(cmpf(kb, x, _f(kb, 0.0, x), positive), x, negative)
 
 
 @scalar("nn.elu")
@@ -361,8 +260,8 @@ def _sign(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
         negative = kb.select(kb.cmpi(x, zero, "slt"), constant(kb, -1, element), zero)
         return kb.select(kb.cmpi(x, zero, "sgt"), one, negative)
     # 0 and NaN map to themselves.
-    negative = kb.select(_cmpf(kb, x, zero, "olt"), _f(kb, -1.0, x), x)
-    return kb.select(_cmpf(kb, x, zero, "ogt"), one, negative)
+    negative = kb.select(cmpf(kb, x, zero, "olt"), _f(kb, -1.0, x), x)
+    return kb.select(cmpf(kb, x, zero, "ogt"), one, negative)
 
 
 @scalar("nn.clip")
@@ -387,10 +286,13 @@ def _not(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
 # -- binary -------------------------------------------------------------------------
 
 
-def _binary(float_op: type[Operation], int_op: type[Operation]) -> ScalarEmitter:
+BinaryOp = Callable[[SSAValue, SSAValue], Operation]
+
+
+def _binary(float_op: BinaryOp, int_op: BinaryOp) -> ScalarEmitter:
     def emit(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
-        cls = int_op if is_integer_type(a[0].type) else float_op
-        return kb.add(cls(a[0], a[1]))  # type: ignore[call-arg]
+        make = int_op if is_integer_type(a[0].type) else float_op
+        return kb.add(make(a[0], a[1]))
 
     return emit
 
@@ -482,7 +384,7 @@ def _prelu(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
         return x
     if is_integer_type(x.type):
         return kb.select(kb.cmpi(x, kb.int_const(0, x.type), "slt"), kb.muli(x, slope), x)
-    return kb.select(_cmpf(kb, x, _f(kb, 0.0, x), "olt"), kb.add(arith.MulfOp(x, slope)), x)
+    return kb.select(cmpf(kb, x, _f(kb, 0.0, x), "olt"), kb.add(arith.MulfOp(x, slope)), x)
 
 
 _COMPARE = {
@@ -500,7 +402,7 @@ def _compare(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
     if is_integer_type(a[0].type):
         unsigned = is_unsigned(_operand_element(op))
         return kb.cmpi(a[0], a[1], unsigned_predicate if unsigned else signed_predicate)
-    return _cmpf(kb, a[0], a[1], float_predicate)
+    return cmpf(kb, a[0], a[1], float_predicate)
 
 
 @scalar("nn.where")
@@ -511,90 +413,3 @@ def _where(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
 @scalar("nn.cast")
 def _cast(kb: KernelBuilder, op: Operation, a: list[SSAValue]) -> SSAValue:
     return convert(kb, a[0], _operand_element(op), _element(op))
-
-
-# -- conversions (ONNX Cast as numpy's astype does it on x86-64) --------------------
-
-
-def convert(kb: KernelBuilder, x: SSAValue, source: Attribute, target: Attribute) -> SSAValue:
-    """``x`` (of element type ``source``, or its compute type) as ``target``: anything
-    to ``i1`` is ``!= 0``; int to int wraps or extends by the source's signedness;
-    float to int truncates toward zero, and out-of-range or NaN values give what
-    numpy's ``astype`` gives on x86-64 (never LLVM poison). Returns a value of
-    ``target`` or of its compute type."""
-    x = to_compute(kb, x)
-    if source == target:
-        return x
-    if target == i1:
-        if is_integer_type(x.type):
-            return kb.cmpi(x, kb.int_const(0, x.type), "ne")
-        return _cmpf(kb, x, _f(kb, 0.0, x), "une")
-    if is_integer_type(target):
-        assert isinstance(target, IntegerType)
-        if is_integer_type(source):
-            return _resize_int(kb, x, target.width.data, unsigned=source == i1 or is_unsigned(source))
-        if isinstance(source, Float16Type) and is_unsigned(target) and target.width.data == 32:
-            # numpy converts f16 to uint32 through int64 (so inf and NaN give 0).
-            return _resize_int(kb, _truncate_to_signed(kb, x, 64), 32, unsigned=False)
-        return _float_to_int(kb, x, target.width.data, is_unsigned(target))
-    if is_integer_type(source):
-        unsigned = source == i1 or is_unsigned(source)
-        wide = f64 if isinstance(target, Float64Type) else f32
-        value = kb.add(arith.UIToFPOp(x, wide) if unsigned else arith.SIToFPOp(x, wide))  # type: ignore[arg-type]
-        return value
-    if isinstance(x.type, Float64Type) and isinstance(target, Float16Type):
-        return kb.add(arith.TruncFOp(_to_f32_round_to_odd(kb, x), target))  # type: ignore[arg-type]
-    if _float_width(x.type) > _float_width(target):
-        return kb.add(arith.TruncFOp(x, target))  # type: ignore[arg-type]
-    if _float_width(x.type) < _float_width(compute_type(target)):
-        return kb.add(arith.ExtFOp(x, compute_type(target)))  # type: ignore[arg-type]
-    return x
-
-
-def _resize_int(kb: KernelBuilder, x: SSAValue, width: int, *, unsigned: bool) -> SSAValue:
-    assert isinstance(x.type, IntegerType)
-    target = IntegerType(width)
-    if x.type.width.data < width:
-        return kb.add(arith.ExtUIOp(x, target) if unsigned else arith.ExtSIOp(x, target))
-    if x.type.width.data > width:
-        return kb.add(arith.TruncIOp(x, target))
-    return x
-
-
-def _truncate_to_signed(kb: KernelBuilder, x: SSAValue, width: int) -> SSAValue:
-    """x86 ``cvtts?2si``: trunc(x) as a ``width``-bit signed integer, and INT_MIN when
-    it does not fit or x is NaN."""
-    limit = float(2 ** (width - 1))
-    target = IntegerType(width)
-    fits = kb.add(
-        arith.AndIOp(_cmpf(kb, x, _f(kb, -limit, x), "oge"), _cmpf(kb, x, _f(kb, limit, x), "olt"))
-    )
-    # A select only yields its chosen operand, so the poison of an unfit fptosi is unused.
-    return kb.select(fits, kb.add(arith.FPToSIOp(x, target)), kb.int_const(-(2 ** (width - 1)), target))
-
-
-def _float_to_int(kb: KernelBuilder, x: SSAValue, width: int, unsigned: bool) -> SSAValue:
-    if width < 32:  # through int32, then wrap (what C compilers emit for narrow types)
-        return _resize_int(kb, _truncate_to_signed(kb, x, 32), width, unsigned=False)
-    if not unsigned:
-        return _truncate_to_signed(kb, x, width)
-    # Unsigned 32/64: values >= 2**(w-1) convert as x - 2**(w-1) with the top bit set.
-    half = float(2 ** (width - 1))
-    low = _truncate_to_signed(kb, x, width)
-    high = _truncate_to_signed(kb, kb.add(arith.SubfOp(x, _f(kb, half, x))), width)
-    high = kb.add(arith.XOrIOp(high, kb.int_const(-(2 ** (width - 1)), IntegerType(width))))
-    return kb.select(_cmpf(kb, x, _f(kb, half, x), "oge"), high, low)
-
-
-def _to_f32_round_to_odd(kb: KernelBuilder, x: SSAValue) -> SSAValue:
-    """f64 -> f32 rounding to odd, so that a following f32 -> f16 rounding is the
-    correctly rounded f64 -> f16 (the JIT process has no ``__truncdfhf2``)."""
-    nearest = kb.add(arith.TruncFOp(x, f32))  # type: ignore[arg-type]
-    back = kb.add(arith.ExtFOp(nearest, f64))  # type: ignore[arg-type]
-    inexact = _cmpf(kb, back, x, "une")
-    bits = kb.add(arith.BitcastOp(nearest, i32))
-    # Rounded away from zero: step back toward zero (|bits| - 1 in sign-magnitude).
-    overshoot = _cmpf(kb, kb.add(xmath.AbsFOp(back)), kb.add(xmath.AbsFOp(x)), "ogt")
-    bits = kb.select(overshoot, kb.subi(bits, kb.int_const(1, i32)), bits)
-    bits = kb.select(inexact, kb.add(arith.OrIOp(bits, kb.int_const(1, i32))), bits)
-    return kb.add(arith.BitcastOp(bits, f32))

@@ -243,7 +243,7 @@ def _launcher(kernel: Kernel) -> Callable[[Sequence[np.ndarray]], object]:
     """Calls ``kernel`` on arrays. For a JIT kernel (``CompiledKernel``) the arguments'
     dtypes and shapes were guarded already, so the launcher passes data pointers and
     dynamic sizes straight to the machine code; any other callable gets the arrays."""
-    function = getattr(kernel, "_function", None)
+    function = getattr(kernel, "function", None)
     signature = getattr(kernel, "signature", None)
     dynamic = [getattr(arg, "dynamic_dims", None) for arg in getattr(signature, "args", ())]
     if function is None or signature is None or any(d is None for d in dynamic):

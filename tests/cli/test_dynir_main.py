@@ -3,6 +3,8 @@ the bundled examples and the progress-bar helper."""
 
 from __future__ import annotations
 
+import re
+
 import argparse
 import io
 import sys
@@ -24,7 +26,8 @@ def test_help_lists_existing_commands_only(run_dynir) -> None:
     assert result.code == 0
     listed = {m.NAME for m in dynir_main.load_commands()}
     assert "example" in listed
-    shown = {line.split()[0] for line in result.out.split("commands:")[1].split("\n")[2:] if line.strip()}
+    section = result.out.split("commands:")[1].split("\n")[2:]
+    shown = {m.group(1) for line in section if (m := re.match(r"^ {4}(\S+)", line))}
     assert shown == listed  # every existing command, and no placeholder for one not written yet
 
 

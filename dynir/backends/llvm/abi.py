@@ -205,6 +205,9 @@ class CompiledKernel:
         if len(signature.results) > 1:
             raise KernelArgumentError(f"kernel @{name}: more than one result cannot be called from Python")
         self._function = ctypes.CFUNCTYPE(restype, *argtypes)(address)
+        self.function = self._function
+        """The raw ctypes function: flat arguments (pointers, then dynamic sizes), no checks.
+        For callers that validated the arguments already (the runtime's guards)."""
         self.address = address
 
     def __call__(self, *values: object) -> Any:

@@ -13,6 +13,7 @@ COMMAND_MODULES: list[str] = [
     "bench",  # dynir bench: time dynir against onnxruntime
     "demo",  # dynir demo: the end-to-end tour
     "cache",  # dynir cache: inspect/clear the kernel cache
+    "explain_recompiles",  # dynir explain-recompiles: why a model recompiled
     "example",  # dynir example: bundled example programs
     "calibrate",  # dynir calibrate: calibrate on samples, write the static int8 IR
     "quant_report",  # dynir quant-report: per-layer int8 accuracy against float

@@ -6,8 +6,10 @@ last pass writes the row::
 
     softmax / log_softmax (axis a; the other dims outside, in order):
       m = max_k x[k]; shift = m if finite else 0      (numerically stable)
-      s = sum_k exp(x[k] - shift)
-      for k: out[k] = exp(x[k] - shift) / s           log_softmax: x[k] - shift - log(s)
+      s = sum_k (out[k] = exp(x[k] - shift))          (f16: recomputed in pass 3 instead)
+      for k: out[k] = out[k] / s                      log_softmax: x[k] - shift - log(s)
+
+    The row is contiguous when ``a`` is the last axis; other axes read it strided.
 
     layer_norm (dims axis..), instance_norm (dims 2.., per n and c):
       mean = sum x / n; var = sum (x - mean)^2 / n; d = sqrt(var + eps)
@@ -32,7 +34,7 @@ from dynir.ir.types import normalize_axis
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.reduction import count_of, element_of, fold_nest, index_to_float, loop_nest, rank_of
 from dynir.lowering.kernels import lowers
-from dynir.lowering.scalar import compute_type, from_compute, is_finite, maximum, to_compute
+from dynir.lowering.numeric import compute_type, from_compute, is_finite, maximum, to_compute
 
 Affine = Callable[[KernelBuilder, list[SSAValue], list[SSAValue]], tuple[SSAValue, SSAValue]]
 """``affine(kb, outer, inner) -> (scale, bias)`` for one element, in the compute type."""
@@ -87,16 +89,24 @@ def _softmax_row(
     def shifted(b: KernelBuilder, k: SSAValue) -> SSAValue:
         return b.add(arith.SubfOp(load(b, k), shift))
 
+    # softmax keeps exp(x - shift) in the output for the last pass (one exp per
+    # element), unless the output's type is narrower than the compute type (f16).
+    keep_exp = op.name == "nn.softmax" and work == element
+
     def sum_step(b: KernelBuilder, k: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
-        return [b.add(arith.AddfOp(acc[0], b.add(xmath.ExpOp(shifted(b, k[0])))))]
+        e = b.add(xmath.ExpOp(shifted(b, k[0])))
+        if keep_exp:
+            b.store(e, out, index(k[0]))
+        return [b.add(arith.AddfOp(acc[0], e))]
 
     (total,) = fold_nest(row, [n], [zero], sum_step)
     log_total = row.add(xmath.LogOp(total)) if op.name == "nn.log_softmax" else None
     with row.loop(n) as (k, body):
-        if log_total is None:
-            value = body.add(arith.DivfOp(body.add(xmath.ExpOp(shifted(body, k))), total))
-        else:
+        if log_total is not None:
             value = body.add(arith.SubfOp(shifted(body, k), log_total))
+        else:
+            e = body.load(out, index(k)) if keep_exp else body.add(xmath.ExpOp(shifted(body, k)))
+            value = body.add(arith.DivfOp(e, total))
         body.store(from_compute(body, value, element), out, index(k))
 
 
@@ -138,7 +148,8 @@ def _normalize_rows(
 
 
 def _epsilon(op: Operation) -> float:
-    return read_float(op.properties.get("epsilon"), DEFAULT_EPSILON)
+    epsilon: float = read_float(op.properties.get("epsilon"), DEFAULT_EPSILON)
+    return epsilon
 
 
 @lowers("nn.layer_norm")

@@ -35,8 +35,7 @@ from dynir.dialects.nn.reduction import ReductionOp
 from dynir.ir.types import normalize_axis, numpy_dtype
 from dynir.lowering.builder import KernelBuilder, is_integer_type
 from dynir.lowering.kernels import lowers
-from dynir.lowering.scalar import (
-    LoweringError,
+from dynir.lowering.numeric import (
     absolute,
     add,
     compute_type,
@@ -51,6 +50,7 @@ from dynir.lowering.scalar import (
     mul,
     to_compute,
 )
+from dynir.lowering.scalar import LoweringError
 
 Step = Callable[[KernelBuilder, list[SSAValue], list[SSAValue]], list[SSAValue]]
 """``step(kb, indices, carried) -> next carried values`` for one element of a fold."""
@@ -94,7 +94,8 @@ def rank_of(buffer: SSAValue) -> int:
 def element_of(value: SSAValue) -> Attribute:
     t = value.type
     assert isinstance(t, TensorType)
-    return t.element_type
+    element: Attribute = t.element_type
+    return element
 
 
 def count_of(kb: KernelBuilder, sizes: Sequence[SSAValue]) -> SSAValue:
