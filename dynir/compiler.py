@@ -27,7 +27,6 @@ import numpy as np
 import onnx
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr, TensorType
-from xdsl.passes import PassPipeline
 
 from dynir.backends.llvm.jit import CompiledModule, load_object, optimize, parse_llvm
 from dynir.backends.llvm.target import host_target_machine
@@ -37,7 +36,8 @@ from dynir.dialects.nn.base import DIM_NAMES, VALUE_NAME
 from dynir.interpreter import entry_function
 from dynir.ir.context import make_context
 from dynir.ir.types import numpy_dtype, shape_of
-from dynir.pipeline import compile_pipeline, pass_registry
+from dynir.pipeline import compile_pipeline
+from dynir.report import CompileRecorder, run_pipeline
 from dynir.runtime.artefact import Artefact, constant_values, make_artefact
 from dynir.runtime.cache import CacheWarning, DiskCache, canonical_ir, key_of, key_parts
 from dynir.runtime.compiled_model import Built, CompiledModel, InputSpec
@@ -76,6 +76,7 @@ def compile(  # noqa: A001
     dynamic: DynamicOption = None,
     recompile_limit: int | None = 8,
     cache_dir: CacheDirOption = None,
+    report: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> CompiledModel:
     """Compile ``model`` for ``target``; see ``to_module`` for what ``model`` may be.
@@ -83,6 +84,8 @@ def compile(  # noqa: A001
     Compilation is lazy and shape-polymorphic: each call whose shapes no compiled
     specialisation covers builds one (``dynamic`` picks the policy, see
     ``dynir.runtime.specialize``), first looking in the disk cache at ``cache_dir``.
+    ``report="out.html"`` writes the compile report of the declared input types: the
+    IR after every pass, diffs, per-pass times, remarks and each kernel's ONNX nodes.
     """
     if target not in TARGETS:
         raise DynirError(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
@@ -90,7 +93,7 @@ def compile(  # noqa: A001
         raise DynirError(f"unknown compile option(s): {', '.join(sorted(options))}")
     return compile_module(
         to_module(model), fuse=fuse, dynamic=dynamic, recompile_limit=recompile_limit,
-        cache_dir=cache_dir, label=_label(model),
+        cache_dir=cache_dir, label=_label(model), report=report,
     )
 
 
@@ -102,6 +105,7 @@ def compile_module(
     recompile_limit: int | None = 8,
     cache_dir: CacheDirOption = None,
     label: str = "module",
+    report: str | os.PathLike[str] | None = None,
 ) -> CompiledModel:
     """A ``CompiledModel`` of ``module`` (not modified); specialisations compile on first use."""
     if recompile_limit is not None and (not isinstance(recompile_limit, int) or recompile_limit < 1):
@@ -111,8 +115,12 @@ def compile_module(
     inputs = _input_specs(host)
     outputs = _output_names(host)
     cache = None if cache_dir is False else DiskCache(None if cache_dir in (None, True) else cache_dir)  # type: ignore[arg-type]
-    builder = SpecialisationBuilder(module, inputs, fuse=fuse, cache=cache, label=label)
+    recorder = CompileRecorder(label) if report is not None else None
+    builder = SpecialisationBuilder(module, inputs, fuse=fuse, cache=cache, label=label, recorder=recorder)
     builder.check_lowering(tuple(i.shape for i in inputs))
+    if recorder is not None and report is not None:
+        recorder.write(report)
+        builder.recorder = None
     return CompiledModel(module, inputs, outputs, builder, dynamic=dynamic, recompile_limit=recompile_limit)
 
 
@@ -121,8 +129,9 @@ class SpecialisationBuilder:
     else refine types -> ``compile_pipeline`` -> LLVM object code -> host program."""
 
     def __init__(self, module: ModuleOp, inputs: Sequence[InputSpec], *, fuse: bool,
-                 cache: DiskCache | None, label: str) -> None:
+                 cache: DiskCache | None, label: str, recorder: CompileRecorder | None = None) -> None:
         self.module = module
+        self.recorder = recorder
         self.inputs = list(inputs)
         self.pipeline = compile_pipeline(fuse=fuse)
         self.cache = cache
@@ -135,7 +144,7 @@ class SpecialisationBuilder:
         ``dynir.compile`` rather than at its first call; the lowered module is kept for
         when the first call needs that spec. Skipped when the disk cache shows that this
         compiler compiled the model before."""
-        if self.cache is not None and self.canonical is not None:
+        if self.cache is not None and self.canonical is not None and self.recorder is None:
             parts = self._parts(spec)
             if self.cache.contains(parts) or self.cache.compiled_before(parts):
                 return
@@ -169,7 +178,7 @@ class SpecialisationBuilder:
 
     def _lower(self, spec: Spec) -> ModuleOp:
         refined = refine_types(self.module, spec_arg_types(self.inputs, spec), entry_function(self.module).sym_name.data)
-        PassPipeline.parse_spec(pass_registry(), self.pipeline).apply(make_context(), refined)
+        run_pipeline(make_context(), refined, self.pipeline, self.recorder)
         refined.verify()
         return refined
 

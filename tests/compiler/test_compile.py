@@ -121,3 +121,12 @@ def test_unknown_target_and_option() -> None:
         dynir.compile(bias_relu_graph(), target="tpu")
     with pytest.raises(DynirError, match="unknown compile option"):
         dynir.compile(bias_relu_graph(), frobnicate=True)
+
+
+def test_compile_writes_the_report(tmp_path) -> None:
+    path = tmp_path / "report.html"
+    compiled = dynir.compile(bias_relu_graph(), report=path, cache_dir=False)
+    np.testing.assert_allclose(compiled(np.ones((1, 4), np.float32))[0], expected(np.ones((1, 4), np.float32)))
+    page = path.read_text()
+    assert "lower-to-loops" in page and "<html" in page.lower()
+    assert "http://" not in page and "https://" not in page  # self-contained: no network
