@@ -28,6 +28,7 @@ import onnx
 from dynir.bench.results import BenchResult
 from dynir.bench.suite import BenchCase
 from dynir.bench.timing import TimingPlan, median_ms, time_interleaved
+from dynir.diagnostics import DynirError
 
 T = TypeVar("T")
 
@@ -92,7 +93,10 @@ def _time(result: BenchResult, runners: dict[str, Callable[[], object]], plan: T
 
 def ort_session(model: onnx.ModelProto, threads: int):  # type: ignore[no-untyped-def]
     """An onnxruntime CPU session on ``threads`` intra-op threads (one inter-op thread)."""
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise DynirError("dynir bench and dynir demo compare with onnxruntime: pip install 'dynir[bench]'") from None
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
