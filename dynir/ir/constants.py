@@ -54,7 +54,8 @@ class BlobStore(OpAsmDialectInterface):
 
     def add(self, key: str, array: np.ndarray) -> str:
         """Store ``array`` under a fresh key derived from ``key``; returns the key used."""
-        key = self.declare_resource(_sanitize(key))
+        # A fresh key, always: not through the parse rename table of ``declare_resource``.
+        key = OpAsmDialectInterface.declare_resource(self, _sanitize(key))
         self._arrays[key] = np.ascontiguousarray(array)
         return key
 

@@ -138,7 +138,7 @@ class KernelBuilder:
             raise ValueError("reduction_loop: yield one value per carried value")
         body.add_op(scf.YieldOp(*next_))
         loop = scf.ForOp(lower or self.index(0), upper, self.index(1), list(init), Region(body))
-        self.block.add_op(loop)
+        self.add(loop)
         next_[:] = list(loop.results)
 
     def loop_nest(self, uppers: Sequence[SSAValue]) -> tuple[list[SSAValue], KernelBuilder]:
