@@ -32,7 +32,7 @@ from dynir.dialects.nn.base import read_float, read_int
 from dynir.dialects.nn.normalization import DEFAULT_EPSILON
 from dynir.ir.types import normalize_axis
 from dynir.lowering.builder import KernelBuilder
-from dynir.lowering.families.reduction import count_of, element_of, fold_nest, index_to_float, loop_nest, rank_of
+from dynir.lowering.families.reduction import count_of, element_of, fold_nest, index_to_float, rank_of
 from dynir.lowering.kernels import lowers
 from dynir.lowering.numeric import compute_type, from_compute, is_finite, maximum, to_compute
 
@@ -65,8 +65,8 @@ def lower_softmax(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: l
     axis = normalize_axis(read_int(op.properties.get("axis"), -1), rank)
     x_dims = kb.dims(x)
     others = [d for d in range(rank) if d != axis]
-    with loop_nest(kb, [x_dims[d] for d in others]) as (ivs, row):
-        _softmax_row(row, op, x, out, lambda k: [*ivs[:axis], k, *ivs[axis:]], x_dims[axis])
+    ivs, row = kb.loop_nest([x_dims[d] for d in others])
+    _softmax_row(row, op, x, out, lambda k: [*ivs[:axis], k, *ivs[axis:]], x_dims[axis])
 
 
 def _softmax_row(
@@ -123,28 +123,28 @@ def _normalize_rows(
     ``(x - mean) / sqrt(var + eps) * scale + bias`` (``affine`` loads scale and bias)."""
     element = out.type.element_type  # type: ignore[attr-defined]
     work = compute_type(element)
-    with loop_nest(kb, outer_dims) as (outer, row):
+    outer, row = kb.loop_nest(outer_dims)
 
-        def load(b: KernelBuilder, inner: list[SSAValue]) -> SSAValue:
-            return to_compute(b, b.load(x, [*outer, *inner]))
+    def load(b: KernelBuilder, inner: list[SSAValue]) -> SSAValue:
+        return to_compute(b, b.load(x, [*outer, *inner]))
 
-        zero = row.float_const(0.0, work)
-        count = index_to_float(row, count_of(row, inner_dims), work)
-        (total,) = fold_nest(row, inner_dims, [zero], lambda b, i, acc: [b.add(arith.AddfOp(acc[0], load(b, i)))])
-        mean = row.add(arith.DivfOp(total, count))
+    zero = row.float_const(0.0, work)
+    count = index_to_float(row, count_of(row, inner_dims), work)
+    (total,) = fold_nest(row, inner_dims, [zero], lambda b, i, acc: [b.add(arith.AddfOp(acc[0], load(b, i)))])
+    mean = row.add(arith.DivfOp(total, count))
 
-        def square_step(b: KernelBuilder, i: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
-            centered = b.add(arith.SubfOp(load(b, i), mean))
-            return [b.add(arith.AddfOp(acc[0], b.add(arith.MulfOp(centered, centered))))]
+    def square_step(b: KernelBuilder, i: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+        centered = b.add(arith.SubfOp(load(b, i), mean))
+        return [b.add(arith.AddfOp(acc[0], b.add(arith.MulfOp(centered, centered))))]
 
-        (squares,) = fold_nest(row, inner_dims, [zero], square_step)
-        variance = row.add(arith.DivfOp(squares, count))
-        denominator = row.add(xmath.SqrtOp(row.add(arith.AddfOp(variance, row.float_const(epsilon, work)))))
-        inner, body = row.loop_nest(inner_dims)
-        normalized = body.add(arith.DivfOp(body.add(arith.SubfOp(load(body, inner), mean)), denominator))
-        scale, bias = affine(body, outer, inner)
-        value = body.add(arith.AddfOp(body.add(arith.MulfOp(normalized, scale)), bias))
-        body.store(from_compute(body, value, element), out, [*outer, *inner])
+    (squares,) = fold_nest(row, inner_dims, [zero], square_step)
+    variance = row.add(arith.DivfOp(squares, count))
+    denominator = row.add(xmath.SqrtOp(row.add(arith.AddfOp(variance, row.float_const(epsilon, work)))))
+    inner, body = row.loop_nest(inner_dims)
+    normalized = body.add(arith.DivfOp(body.add(arith.SubfOp(load(body, inner), mean)), denominator))
+    scale, bias = affine(body, outer, inner)
+    value = body.add(arith.AddfOp(body.add(arith.MulfOp(normalized, scale)), bias))
+    body.store(from_compute(body, value, element), out, [*outer, *inner])
 
 
 def _epsilon(op: Operation) -> float:
@@ -173,7 +173,8 @@ def lower_instance_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], o
 @lowers("nn.batch_norm")
 def lower_batch_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
     """One nest over the output; the channel's parameters are loop-invariant in the
-    inner (spatial) loops."""
+    inner (spatial) loops. (``kernels.build_kernel`` currently computes batch_norm in
+    its elementwise path, ``expression.CHANNEL_OPS``; this is the single-op form.)"""
     x, scale, bias, mean, variance = ins
     (out,) = outs
     element = element_of(op.results[0])

@@ -20,8 +20,7 @@ truncate toward zero, unsigned tensors use unsigned max/min/division. ``f16`` fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,20 +68,6 @@ def fold_nest(kb: KernelBuilder, sizes: Sequence[SSAValue], init: list[SSAValue]
         return next_
 
     return level(kb, 0, [], init)
-
-
-@contextmanager
-def loop_nest(kb: KernelBuilder, sizes: Sequence[SSAValue]) -> Iterator[tuple[list[SSAValue], KernelBuilder]]:
-    """``with loop_nest(kb, sizes) as (ivs, body)``: a perfect nest (outermost first) whose
-    body may hold ``reduction_loop``s (``KernelBuilder.loop_nest``'s body may not: it
-    inserts before a terminator that ``reduction_loop`` appends after)."""
-    with ExitStack() as stack:
-        ivs: list[SSAValue] = []
-        body = kb
-        for size in sizes:
-            iv, body = stack.enter_context(body.loop(size))
-            ivs.append(iv)
-        yield ivs, body
 
 
 def rank_of(buffer: SSAValue) -> int:
@@ -205,26 +190,26 @@ def _reduce_in_registers(
     x_dims = kb.dims(x)
     kept = [d for d in range(len(x_dims)) if d not in axes]
     reduced = [x_dims[a] for a in axes]
-    with loop_nest(kb, [x_dims[d] for d in kept]) as (kept_ivs, body):
+    kept_ivs, body = kb.loop_nest([x_dims[d] for d in kept])
 
-        def full_index(reduced_ivs: Sequence[SSAValue]) -> list[SSAValue]:
-            position = dict(zip(kept, kept_ivs)) | dict(zip(axes, reduced_ivs))
-            return [position[d] for d in range(len(x_dims))]
+    def full_index(reduced_ivs: Sequence[SSAValue]) -> list[SSAValue]:
+        position = dict(zip(kept, kept_ivs)) | dict(zip(axes, reduced_ivs))
+        return [position[d] for d in range(len(x_dims))]
 
-        def load(b: KernelBuilder, reduced_ivs: list[SSAValue]) -> SSAValue:
-            return to_compute(b, b.load(x, full_index(reduced_ivs)))
+    def load(b: KernelBuilder, reduced_ivs: list[SSAValue]) -> SSAValue:
+        return to_compute(b, b.load(x, full_index(reduced_ivs)))
 
-        if spec.name == "nn.reduce_log_sum_exp":
-            result = _log_sum_exp(body, spec, reduced, load)
-        else:
+    if spec.name == "nn.reduce_log_sum_exp":
+        result = _log_sum_exp(body, spec, reduced, load)
+    else:
 
-            def step(b: KernelBuilder, idx: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
-                return [spec.combine(b, acc[0], spec.map(b, load(b, idx)))]
+        def step(b: KernelBuilder, idx: list[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+            return [spec.combine(b, acc[0], spec.map(b, load(b, idx)))]
 
-            (acc,) = fold_nest(body, reduced, [spec.identity(body)], step)
-            result = spec.finish(body, acc, count_of(body, reduced)) if spec.needs_finish() else acc
-        index = _out_index(body, full_index([body.index(0)] * len(axes)), axes, keepdims)
-        body.store(from_compute(body, result, spec.element), out, index)
+        (acc,) = fold_nest(body, reduced, [spec.identity(body)], step)
+        result = spec.finish(body, acc, count_of(body, reduced)) if spec.needs_finish() else acc
+    index = _out_index(body, full_index([body.index(0)] * len(axes)), axes, keepdims)
+    body.store(from_compute(body, result, spec.element), out, index)
 
 
 def _log_sum_exp(
@@ -282,21 +267,21 @@ def lower_arg_reduction(kb: KernelBuilder, op: Operation, ins: list[SSAValue], o
     start = Reduction("nn.reduce_max" if is_max else "nn.reduce_min", element, unsigned)
     x_dims = kb.dims(x)
     kept = [d for d in range(rank) if d != axis]
-    with loop_nest(kb, [x_dims[d] for d in kept]) as (kept_ivs, body):
+    kept_ivs, body = kb.loop_nest([x_dims[d] for d in kept])
 
-        def full_index(k: SSAValue) -> list[SSAValue]:
-            position = dict(zip(kept, kept_ivs)) | {axis: k}
-            return [position[d] for d in range(rank)]
+    def full_index(k: SSAValue) -> list[SSAValue]:
+        position = dict(zip(kept, kept_ivs)) | {axis: k}
+        return [position[d] for d in range(rank)]
 
-        def step(b: KernelBuilder, idx: list[SSAValue], carried: list[SSAValue]) -> list[SSAValue]:
-            best, best_index = carried
-            v = to_compute(b, b.load(x, full_index(idx[0])))
-            take = _better(b, v, best, is_max=is_max, last=last, unsigned=unsigned)
-            return [b.select(take, v, best), b.select(take, idx[0], best_index)]
+    def step(b: KernelBuilder, idx: list[SSAValue], carried: list[SSAValue]) -> list[SSAValue]:
+        best, best_index = carried
+        v = to_compute(b, b.load(x, full_index(idx[0])))
+        take = _better(b, v, best, is_max=is_max, last=last, unsigned=unsigned)
+        return [b.select(take, v, best), b.select(take, idx[0], best_index)]
 
-        _, found = fold_nest(body, [x_dims[axis]], [start.identity(body), body.index(0)], step)
-        index = _out_index(body, full_index(body.index(0)), [axis], keepdims)
-        body.store(body.add(arith.IndexCastOp(found, i64)), out, index)
+    _, found = fold_nest(body, [x_dims[axis]], [start.identity(body), body.index(0)], step)
+    index = _out_index(body, full_index(body.index(0)), [axis], keepdims)
+    body.store(body.add(arith.IndexCastOp(found, i64)), out, index)
 
 
 def _better(kb: KernelBuilder, v: SSAValue, best: SSAValue, *, is_max: bool, last: bool, unsigned: bool) -> SSAValue:
