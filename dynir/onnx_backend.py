@@ -87,7 +87,7 @@ class DynirBackendRep(BackendRep):
             return lambda *arrays: interpret(module, *arrays)
         from dynir.compiler import compile_module
 
-        return compile_module(module)
+        return compile_module(module, cache_dir=False)
 
 
 class DynirBackend(Backend):

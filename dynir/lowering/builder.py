@@ -9,6 +9,11 @@ Loops are context managers, so kernels read like the loops they build::
 
 Index arithmetic uses ``index``; boolean tensors live in memory as ``i8`` (numpy's
 layout) and are ``i1`` in registers: ``load``/``store`` convert.
+
+Multi-core: ``parallel_loop`` marks a kernel's outermost output-parallel loop. Such a
+kernel is *partitioned*: it takes two trailing ``index`` parameters ``(part, parts)`` and
+its parallel loops run over their share ``[upper*part/parts, upper*(part+1)/parts)``;
+the runtime calls it once per thread (see ``dynir.runtime.executable``).
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from xdsl.dialects import arith, func, memref, scf
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     FloatAttr,
+    FunctionType,
     IndexType,
     IntegerAttr,
     IntegerType,
     MemRefType,
     TensorType,
+    UnitAttr,
     i1,
     i8,
 )
@@ -53,6 +60,9 @@ class _Constants:
 
     entry: Block
     cache: dict[tuple[object, str], SSAValue] = field(default_factory=dict[tuple[object, str], SSAValue])
+    partition: tuple[SSAValue, SSAValue] | None = None
+    """The kernel's ``(part, parts)`` parameters, once a ``parallel_loop`` asked for them."""
+    parallel_loops: list[scf.ForOp] = field(default_factory=list[scf.ForOp])
 
     def get(self, value: int | float, element: Attribute) -> SSAValue:
         key = (value, str(element))
@@ -122,6 +132,59 @@ class KernelBuilder:
         yield body.args[0], inner
         body.add_op(scf.YieldOp())
         self.add(scf.ForOp(lower or self.index(0), upper, step or self.index(1), [], Region(body)))
+
+    @contextmanager
+    def parallel_loop(self, upper: SSAValue) -> Iterator[tuple[SSAValue, KernelBuilder]]:
+        """``for iv in range(upper)``, split across threads: the kernel's outermost loop over
+        independent output slices (rows, channels, elements), each iteration writing only
+        its own slice and reading nothing another iteration writes.
+
+        The kernel gains trailing ``(part: index, parts: index)`` parameters and this loop
+        runs over ``[upper*part/parts, upper*(part+1)/parts)``; the runtime calls the kernel
+        once per part, concurrently, or once with ``(0, 1)`` for small work. The split
+        depends on ``upper`` alone, so the code is the same for every thread count.
+
+        Use it on the kernel's top-level builder (the one ``new_kernel`` returned); called
+        on a nested builder it is a plain ``loop``. Several parallel loops in one kernel
+        are fine when each part's later loops read only what the same part wrote (same
+        ``upper``, same slice) or what no loop writes. ``finish_kernel`` keeps the kernel
+        partitioned only if *every* top-level loop, ``if`` and store is a parallel loop;
+        otherwise it rebinds ``(part, parts)`` to ``(0, 1)`` and drops the parameters, so
+        a kernel with serial work at the top can never run that work once per part.
+
+        ```python
+        kernel, kb, ins, outs = new_kernel("k", [t], [t])
+        with kb.parallel_loop(kb.dim(outs[0], 0)) as (i, row):
+            with row.loop(kb.dim(outs[0], 1)) as (j, body):
+                body.store(body.load(ins[0], [i, j]), outs[0], [i, j])
+        finish_kernel(kb)
+        ```
+        """
+        assert self.constants is not None
+        if self.block is not self.constants.entry:
+            with self.loop(upper) as (iv, body):
+                yield iv, body
+            return
+        part, parts = self._partition()
+        lower = self.divsi(self.muli(upper, part), parts)
+        end = self.divsi(self.muli(upper, self.addi(part, self.index(1))), parts)
+        body = Block(arg_types=[INDEX])
+        inner = self.child(body)
+        yield body.args[0], inner
+        body.add_op(scf.YieldOp())
+        loop = scf.ForOp(lower, end, self.index(1), [], Region(body))
+        self.add(loop)
+        self.constants.parallel_loops.append(loop)
+
+    def _partition(self) -> tuple[SSAValue, SSAValue]:
+        assert self.constants is not None
+        if self.constants.partition is None:
+            entry = self.constants.entry
+            part = entry.insert_arg(INDEX, len(entry.args))
+            parts = entry.insert_arg(INDEX, len(entry.args))
+            part.name_hint, parts.name_hint = "part", "parts"
+            self.constants.partition = (part, parts)
+        return self.constants.partition
 
     @contextmanager
     def reduction_loop(
@@ -239,7 +302,41 @@ def new_kernel(
 
 
 def finish_kernel(kb: KernelBuilder) -> None:
-    kb.block.add_op(func.ReturnOp())
+    """Close the kernel; settle whether it stays partitioned (see ``parallel_loop``) and
+    make its function type match its parameters."""
+    constants = kb.constants
+    assert constants is not None
+    entry = constants.entry
+    if constants.partition is not None and not _only_parallel_work(entry, constants.parallel_loops):
+        for arg, value in zip(constants.partition, (0, 1)):
+            arg.replace_by(kb.index(value))
+            entry.erase_arg(arg)  # type: ignore[arg-type]
+        constants.partition = None
+    entry.add_op(func.ReturnOp())
+    kernel = entry.parent_op()
+    if isinstance(kernel, func.FuncOp):
+        kernel.function_type = FunctionType.from_lists(list(entry.arg_types), [])
+        if constants.partition is not None:
+            kernel.attributes[PARTITIONED_ATTR] = UnitAttr()
+
+
+PARTITIONED_ATTR = "dynir.partitioned"
+"""Unit attribute on a kernel whose last two parameters are ``(part, parts)``."""
+
+
+def is_partitioned(kernel: func.FuncOp) -> bool:
+    """Whether a finished kernel takes ``(part, parts)`` (it used ``parallel_loop``)."""
+    return PARTITIONED_ATTR in kernel.attributes
+
+
+def _only_parallel_work(entry: Block, parallel: list[scf.ForOp]) -> bool:
+    """No top-level op of ``entry`` does work outside the parallel loops."""
+    for op in entry.ops:
+        if op.regions and op not in parallel:
+            return False
+        if isinstance(op, memref.StoreOp):
+            return False
+    return True
 
 
 def is_integer_type(element: Attribute) -> bool:

@@ -7,6 +7,8 @@ the constants' slots, and for each step whose output shapes are not static a
 no IR, so it can be stored as JSON (``dynir.runtime.artefact``) and rebuilt without
 parsing MLIR. A call fills the input slots, allocates each step's outputs (shapes from
 the types, or the shape programs, once per distinct input shapes) and calls its kernel.
+A partitioned kernel (one with a ``parallel_loop``) runs on ``threads`` cores when its
+buffers are big enough (``dynir.runtime.parallel``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import is_static, numpy_dtype, shape_of, tensor_type
+from dynir.runtime.parallel import is_partitioned, partitioned_call
 
 Kernel = Callable[..., object]
 ShapeKey = tuple[tuple[int, ...], ...]
@@ -221,30 +224,35 @@ class Executable:
         return plan
 
 
-def executable_from_plan(plan: HostPlan, kernels: Mapping[str, Kernel], constants: Sequence[np.ndarray]) -> Executable:
+def executable_from_plan(
+    plan: HostPlan, kernels: Mapping[str, Kernel], constants: Sequence[np.ndarray], *, threads: int = 1
+) -> Executable:
+    """The executable of ``plan``; partitioned kernels run on up to ``threads`` threads."""
     if len(constants) != len(plan.constant_slots):
         raise DynirError(f"the host plan has {len(plan.constant_slots)} constants, got {len(constants)} values")
     steps = [
         Step(kernels[s.kernel], s.kernel, list(s.inputs), list(s.outputs), list(s.output_dtypes),
-             list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel]))
+             list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel], threads))
         for s in plan.steps
     ]
     return Executable(plan.num_slots, list(plan.input_slots), list(plan.output_slots),
                       dict(zip(plan.constant_slots, constants)), steps)
 
 
-def build_executable(host: func.FuncOp, kernels: Mapping[str, Kernel]) -> Executable:
+def build_executable(host: func.FuncOp, kernels: Mapping[str, Kernel], *, threads: int = 1) -> Executable:
     """Slot-index the host function ``host`` whose groups name kernels in ``kernels``."""
     plan, constants = host_plan(host)
-    return executable_from_plan(plan, kernels, constants)
+    return executable_from_plan(plan, kernels, constants, threads=threads)
 
 
-def _launcher(kernel: Kernel) -> Callable[[Sequence[np.ndarray]], object]:
+def _launcher(kernel: Kernel, threads: int = 1) -> Callable[[Sequence[np.ndarray]], object]:
     """Calls ``kernel`` on arrays. For a JIT kernel (``CompiledKernel``) the arguments'
     dtypes and shapes were guarded already, so the launcher passes data pointers and
     dynamic sizes straight to the machine code; any other callable gets the arrays."""
     function = getattr(kernel, "function", None)
     signature = getattr(kernel, "signature", None)
+    if function is not None and signature is not None and is_partitioned(signature):
+        return _partitioned_launcher(function, [arg.dynamic_dims for arg in signature.args[:-2]], threads)
     dynamic = [getattr(arg, "dynamic_dims", None) for arg in getattr(signature, "args", ())]
     if function is None or signature is None or any(d is None for d in dynamic):
         return lambda arrays: kernel(*[_abi(a) for a in arrays])
@@ -262,6 +270,26 @@ def _launcher(kernel: Kernel) -> Callable[[Sequence[np.ndarray]], object]:
             flat.append(array.ctypes.data)
             flat.extend([array.shape[d] for d in dims])  # type: ignore[union-attr]
         return function(*flat)
+
+    return launch
+
+
+def _partitioned_launcher(
+    function: Callable[..., object], dynamic: list[tuple[int, ...]], threads: int
+) -> Callable[[Sequence[np.ndarray]], object]:
+    """Launches a partitioned kernel: flat arguments, then ``(part, parts)`` from the pool;
+    the work estimate is the number of elements in all its buffers."""
+    call = partitioned_call(function, threads)
+
+    def launch(arrays: Sequence[np.ndarray]) -> object:
+        held = [contiguous(a) for a in arrays]
+        flat: list[object] = []
+        work = 0
+        for array, dims in zip(held, dynamic):
+            flat.append(array.ctypes.data)
+            flat.extend([array.shape[d] for d in dims])
+            work += array.size
+        return call(flat, work)
 
     return launch
 
