@@ -30,7 +30,7 @@ from xdsl.passes import ModulePass
 
 from dynir.dialects.nn.base import float_attr, int_attr, read_float, read_int
 from dynir.dialects.nn.constant import ConstantOp
-from dynir.passes.fusion_utils import erase_if_dead, host_blocks, new_constant, users
+from dynir.passes._fusion_utils import erase_if_dead, host_blocks, new_constant, users
 from dynir.remarks import remark
 
 

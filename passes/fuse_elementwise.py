@@ -38,7 +38,7 @@ from xdsl.passes import ModulePass
 
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
-from dynir.passes.fusion_utils import (
+from dynir.passes._fusion_utils import (
     host_blocks,
     is_elementwise,
     is_fusable_view,

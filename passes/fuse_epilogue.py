@@ -34,7 +34,7 @@ from xdsl.passes import ModulePass
 
 from dynir.lowering.kernels import has_lowering
 from dynir.lowering.scalar import has_scalar_form
-from dynir.passes.fusion_utils import host_blocks, make_group, tensor, users
+from dynir.passes._fusion_utils import host_blocks, make_group, tensor, users
 from dynir.remarks import remark
 
 EPILOGUE_PRODUCERS = frozenset({"nn.conv", "nn.matmul", "nn.gemm", "nn.conv_transpose"})

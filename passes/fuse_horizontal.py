@@ -36,7 +36,7 @@ from dynir.dialects.nn.constant import ConstantOp
 from dynir.dialects.nn.contraction import MatmulOp
 from dynir.dialects.nn.elementwise import AddOp
 from dynir.dialects.nn.indexing import SliceOp
-from dynir.passes.fusion_utils import erase_if_dead, host_blocks, new_constant, position, tensor, users
+from dynir.passes._fusion_utils import erase_if_dead, host_blocks, new_constant, position, tensor, users
 from dynir.remarks import remark
 
 

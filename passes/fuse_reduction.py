@@ -38,7 +38,7 @@ from dynir.dialects.nn.constant import ConstantOp
 from dynir.lowering.builder import is_integer_type
 from dynir.lowering.kernels import REDUCTION_ANCHORS
 from dynir.lowering.scalar import has_scalar_form
-from dynir.passes.fusion_utils import MAX_RECOMPUTED_COST, cost, host_blocks, make_group, tensor, users
+from dynir.passes._fusion_utils import MAX_RECOMPUTED_COST, cost, host_blocks, make_group, tensor, users
 from dynir.remarks import remark
 
 MULTI_PASS = frozenset({"nn.softmax", "nn.log_softmax", "nn.layer_norm"})
