@@ -42,11 +42,17 @@ def expected_failures(target: str) -> dict[str, str]:
 def backend_test_cases(backend: Any, module_name: str, target: str) -> dict[str, type]:
     """The unittest classes to put in a test module's globals."""
     suite = onnx.backend.test.BackendTest(backend, module_name)
-    for pattern in NOT_RUNNABLE:
-        suite.exclude(pattern)
     for name in expected_failures(target):
         suite.xfail(f"^{re.escape(name)}$")
-    return suite.test_cases
+    cases = suite.test_cases
+    # Tests that cannot run here are left out of collection rather than reported as
+    # thousands of skips: the suite generates a CUDA twin of every test.
+    not_runnable = [re.compile(p) for p in NOT_RUNNABLE]
+    for case in cases.values():
+        for name in [n for n in vars(case) if n.startswith("test_")]:
+            if any(p.search(name) for p in not_runnable):
+                delattr(case, name)
+    return cases
 
 
 def all_test_names(backend: Any) -> set[str]:
