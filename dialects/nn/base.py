@@ -14,6 +14,7 @@ are given as xDSL attributes, made with the readers/makers below (``ints_attr``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import ClassVar, Self
 
 import numpy as np
@@ -26,6 +27,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     f32,
     f64,
+    i1,
     i64,
 )
 from xdsl.ir import Attribute, SSAValue
@@ -33,7 +35,7 @@ from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, traits_def
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from dynir.ir.types import dims_compatible, format_shape, shape_of
+from dynir.ir.types import dims_compatible, format_shape, is_float, is_integer, shape_of
 
 DIM_NAMES = "nn.dim_names"
 """Function-argument attribute: an array of strings naming each dim (``""`` = unnamed).
@@ -103,6 +105,25 @@ class NNOp(IRDLOperation):
         finally:
             proto.drop_all_references()
         return cls.create(operands=list(operands), properties=dict(props or {}), result_types=types)
+
+
+class ElementKind(Enum):
+    """The element types an op accepts."""
+
+    ANY = "any"
+    NUMERIC = "numeric"  # integers and floats, not i1
+    FLOAT = "float"
+    BOOL = "bool"  # i1 only
+
+
+def check_element(element: Attribute, kind: ElementKind) -> None:
+    """Raise ``ValueError`` naming ``element`` when it is not of ``kind``."""
+    if kind is ElementKind.FLOAT and not is_float(element):
+        raise ValueError(f"element type {element} is not a float type")
+    if kind is ElementKind.NUMERIC and (element == i1 or not (is_float(element) or is_integer(element))):
+        raise ValueError(f"element type {element} is not a numeric type")
+    if kind is ElementKind.BOOL and element != i1:
+        raise ValueError(f"element type {element} is not i1")
 
 
 # ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ per op (``ELEMENTS``): float-only math rejects integers, logic wants ``i1``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 from typing import ClassVar
 
 import numpy as np
@@ -19,27 +18,8 @@ from xdsl.dialects.builtin import IntegerAttr, TensorType, i1
 from xdsl.ir import Attribute, TypeAttribute
 from xdsl.irdl import irdl_op_definition, opt_prop_def, operand_def, prop_def, result_def
 
-from dynir.dialects.nn.base import NNOp, read_int, tensor_operand_type
-from dynir.ir.types import broadcast_shapes, is_float, is_integer, numpy_dtype, shape_of, tensor_type
-
-
-class ElementKind(Enum):
-    """The element types an elementwise op accepts."""
-
-    ANY = "any"
-    NUMERIC = "numeric"  # integers and floats, not i1
-    FLOAT = "float"
-    BOOL = "bool"  # i1 only
-
-
-def check_element(element: Attribute, kind: ElementKind) -> None:
-    """Raise ``ValueError`` naming ``element`` when it is not of ``kind``."""
-    if kind is ElementKind.FLOAT and not is_float(element):
-        raise ValueError(f"element type {element} is not a float type")
-    if kind is ElementKind.NUMERIC and (element == i1 or not (is_float(element) or is_integer(element))):
-        raise ValueError(f"element type {element} is not a numeric type")
-    if kind is ElementKind.BOOL and element != i1:
-        raise ValueError(f"element type {element} is not i1")
+from dynir.dialects.nn.base import ElementKind, NNOp, check_element, read_int, tensor_operand_type
+from dynir.ir.types import broadcast_shapes, is_float, numpy_dtype, shape_of, tensor_type
 
 
 def _widen(x: np.ndarray) -> np.ndarray:
