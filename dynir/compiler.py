@@ -42,6 +42,7 @@ from dynir.runtime.artefact import Artefact, constant_values, make_artefact
 from dynir.runtime.cache import CacheWarning, DiskCache, canonical_ir, key_of, key_parts
 from dynir.runtime.compiled_model import Built, CompiledModel, InputSpec
 from dynir.runtime.executable import Executable, Kernel, executable_from_plan, host_plan
+from dynir.runtime.parallel import check_threads
 from dynir.runtime.specialize import DynamicOption, Spec, refine_types, spec_arg_types
 
 TARGETS = ("cpu",)
@@ -77,6 +78,7 @@ def compile(  # noqa: A001
     recompile_limit: int | None = 8,
     cache_dir: CacheDirOption = None,
     report: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
     **options: Any,
 ) -> CompiledModel:
     """Compile ``model`` for ``target``; see ``to_module`` for what ``model`` may be.
@@ -86,6 +88,8 @@ def compile(  # noqa: A001
     ``dynir.runtime.specialize``), first looking in the disk cache at ``cache_dir``.
     ``report="out.html"`` writes the compile report of the declared input types: the
     IR after every pass, diffs, per-pass times, remarks and each kernel's ONNX nodes.
+    ``threads`` (default: every core this process may use) is how many threads run the
+    partitioned kernels; the compiled code does not depend on it.
     """
     if target not in TARGETS:
         raise DynirError(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
@@ -93,7 +97,7 @@ def compile(  # noqa: A001
         raise DynirError(f"unknown compile option(s): {', '.join(sorted(options))}")
     return compile_module(
         to_module(model), fuse=fuse, dynamic=dynamic, recompile_limit=recompile_limit,
-        cache_dir=cache_dir, label=_label(model), report=report,
+        cache_dir=cache_dir, label=_label(model), report=report, threads=threads,
     )
 
 
@@ -106,8 +110,10 @@ def compile_module(
     cache_dir: CacheDirOption = None,
     label: str = "module",
     report: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
 ) -> CompiledModel:
     """A ``CompiledModel`` of ``module`` (not modified); specialisations compile on first use."""
+    threads = check_threads(threads)
     if recompile_limit is not None and (not isinstance(recompile_limit, int) or recompile_limit < 1):
         raise DynirError(f"recompile_limit must be a positive integer or None, got {recompile_limit!r}")
     module = module.clone()
@@ -116,21 +122,26 @@ def compile_module(
     outputs = _output_names(host)
     cache = None if cache_dir is False else DiskCache(None if cache_dir in (None, True) else cache_dir)  # type: ignore[arg-type]
     recorder = CompileRecorder(label) if report is not None else None
-    builder = SpecialisationBuilder(module, inputs, fuse=fuse, cache=cache, label=label, recorder=recorder)
+    builder = SpecialisationBuilder(module, inputs, fuse=fuse, cache=cache, label=label, recorder=recorder,
+                                    threads=threads)
     builder.check_lowering(tuple(i.shape for i in inputs))
     if recorder is not None and report is not None:
         recorder.write(report)
         builder.recorder = None
-    return CompiledModel(module, inputs, outputs, builder, dynamic=dynamic, recompile_limit=recompile_limit)
+    return CompiledModel(module, inputs, outputs, builder, dynamic=dynamic, recompile_limit=recompile_limit,
+                         threads=threads)
 
 
 class SpecialisationBuilder:
     """Builds one specialisation of a module: from the disk cache when it holds one,
-    else refine types -> ``compile_pipeline`` -> LLVM object code -> host program."""
+    else refine types -> ``compile_pipeline`` -> LLVM object code -> host program.
+    ``threads`` is a property of the host program only (not part of the cache key)."""
 
     def __init__(self, module: ModuleOp, inputs: Sequence[InputSpec], *, fuse: bool,
-                 cache: DiskCache | None, label: str, recorder: CompileRecorder | None = None) -> None:
+                 cache: DiskCache | None, label: str, recorder: CompileRecorder | None = None,
+                 threads: int = 1) -> None:
         self.module = module
+        self.threads = threads
         self.recorder = recorder
         self.inputs = list(inputs)
         self.pipeline = compile_pipeline(fuse=fuse)
@@ -166,7 +177,8 @@ class SpecialisationBuilder:
                     return Built(executable, "disk", key_of(parts), time.perf_counter() - start)
         object_code, exports, host = self._compile(spec)
         plan, constants = host_plan(host)
-        executable = executable_from_plan(plan, _kernels(load_object(object_code, exports)), constants)
+        executable = executable_from_plan(plan, _kernels(load_object(object_code, exports)), constants,
+                                          threads=self.threads)
         seconds = time.perf_counter() - start
         if self.cache is not None and self.canonical is not None:
             artefact = make_artefact(object_code, exports, plan, constants, self.canonical.constants)
@@ -196,7 +208,7 @@ class SpecialisationBuilder:
         try:
             values = constant_values(artefact, self.canonical.constants)
             kernels = _kernels(load_object(artefact.object_code, artefact.exports))
-            return executable_from_plan(artefact.plan, kernels, values)
+            return executable_from_plan(artefact.plan, kernels, values, threads=self.threads)
         except (DynirError, KeyError) as error:
             warnings.warn(f"dynir cache: cannot load a stored specialisation ({error}); recompiling",
                           CacheWarning, stacklevel=4)

@@ -121,6 +121,9 @@ def compile_pipeline(*, fuse: bool) -> str:
     if fuse:
         # The fusion passes form the groups that become one kernel each.
         stages.append(FUSION_PIPELINE)
+    # Constant matmul/gemm weights go to the micro-kernel's panel layout once, here:
+    # after fusion (the groups are final), before the kernels that read the panels.
+    stages.append("prepack-weights")
     # Every group (and every op left alone) becomes one loop-nest kernel.
     stages.append("lower-to-loops")
     return ",".join(stages)

@@ -45,25 +45,51 @@ func.func @grouped_strided_padded_conv(%x: tensor<?x4x?x?xf32>, %w: tensor<6x2x3
 // -----
 
 // One group: no group loop; a 1-D conv has no outer output or kernel loops either.
-func.func @conv_1d_one_group(%x: tensor<?x3x?xf32>, %w: tensor<4x3x5xf32>, %b: tensor<4xf32>) -> tensor<?x4x?xf32> {
-  %0 = nn.conv %x, %w, %b : (tensor<?x3x?xf32>, tensor<4x3x5xf32>, tensor<4xf32>) -> tensor<?x4x?xf32>
-  func.return %0 : tensor<?x4x?xf32>
+// (Three output channels: too few for the implicit GEMM, so the direct loops.)
+func.func @conv_1d_one_group(%x: tensor<?x3x?xf32>, %w: tensor<3x3x5xf32>, %b: tensor<3xf32>) -> tensor<?x3x?xf32> {
+  %0 = nn.conv %x, %w, %b : (tensor<?x3x?xf32>, tensor<3x3x5xf32>, tensor<3xf32>) -> tensor<?x3x?xf32>
+  func.return %0 : tensor<?x3x?xf32>
 }
 
 // CHECK-LABEL: func.func @conv_0(
 // CHECK:         scf.for %[[N:.*]] = {{.*}} {
 // CHECK-NEXT:      scf.for %[[OC:.*]] = {{.*}} {
-// CHECK-NEXT:        %[[BIAS:.*]] = memref.load %{{.*}}[%[[OC]]] : memref<4xf32>
+// CHECK-NEXT:        %[[BIAS:.*]] = memref.load %{{.*}}[%[[OC]]] : memref<3xf32>
 // CHECK-NEXT:        scf.for {{.*}} {
 // CHECK-NEXT:          memref.store %[[BIAS]]
 // CHECK-NEXT:        }
 // CHECK-NEXT:        scf.for %[[IC:.*]] = {{.*}} {
 // CHECK-NEXT:          scf.for %[[K:.*]] = {{.*}} {
-// CHECK-NEXT:            memref.load %{{.*}}[%[[OC]], %[[IC]], %[[K]]] : memref<4x3x5xf32>
+// CHECK-NEXT:            memref.load %{{.*}}[%[[OC]], %[[IC]], %[[K]]] : memref<3x3x5xf32>
 // CHECK:                 scf.for %[[O:.*]] = {{.*}} {
 // CHECK:                   arith.mulf
 // CHECK-NEXT:              arith.addf
 // CHECK-NEXT:              memref.store
+
+// -----
+
+// Enough output channels: an implicit GEMM. One parallel loop over (image, group, panel of
+// output positions); per K block the im2col slice goes to a stack scratch, then register
+// tiles of vector accumulators (fma) are stored with lane masks; the bias is added last.
+func.func @conv_implicit_gemm(%x: tensor<?x3x?x?xf32>, %w: tensor<16x3x3x3xf32>, %b: tensor<16xf32>) -> tensor<?x16x?x?xf32> {
+  %0 = nn.conv %x, %w, %b {pads = array<i64: 1, 1, 1, 1>} : (tensor<?x3x?x?xf32>, tensor<16x3x3x3xf32>, tensor<16xf32>) -> tensor<?x16x?x?xf32>
+  func.return %0 : tensor<?x16x?x?xf32>
+}
+
+// CHECK-LABEL: func.func @conv_0(
+// CHECK:         %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x{{[0-9]+}}xf32>
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:           scf.for %[[K0:.*]] = {{.*}} {
+// CHECK:             scf.for {{.*}} {
+// CHECK:               memref.store %{{.*}}, %[[SCRATCH]]
+// CHECK:             scf.for {{.*}} {
+// CHECK:               scf.for {{.*}} iter_args({{.*}}) -> (vector<{{[0-9]+}}xf32>
+// CHECK:                 vector.load %[[SCRATCH]]
+// CHECK:                 vector.broadcast
+// CHECK:                 vector.fma
+// CHECK:               vector.maskedstore
+// CHECK:         memref.load %{{.*}} : memref<16xf32>
+// CHECK-NEXT:    arith.addf
 
 // -----
 

@@ -32,6 +32,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "fuse-epilogue": _lazy("fuse_epilogue", "FuseEpiloguePass"),
     "fuse-reduction": _lazy("fuse_reduction", "FuseReductionPass"),
     "fuse-elementwise": _lazy("fuse_elementwise", "FuseElementwisePass"),
+    "prepack-weights": _lazy("prepack_weights", "PrepackWeightsPass"),
 }
 """dynir's own passes by flag name (``fuse-elementwise`` -> ``FuseElementwisePass``)."""
 

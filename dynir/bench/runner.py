@@ -63,9 +63,9 @@ def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, progress
         result.min_bytes += sum(np.asarray(r).nbytes for r in reference)
         with tempfile.TemporaryDirectory(prefix="dynir-bench-cache-") as cache:
             tell("compiling (cold)")
-            compiled, outputs, cold = _compile_and_call(model, feeds, fuse, cache)
+            compiled, outputs, cold = _compile_and_call(model, feeds, fuse, cache, settings.threads)
             tell("compiling (warm)")
-            compiled, _, warm = _compile_and_call(model, feeds, fuse, cache)
+            compiled, _, warm = _compile_and_call(model, feeds, fuse, cache, settings.threads)
         tell("checking")
         result.max_abs_error, result.max_scaled_error = compare(outputs, [np.asarray(r) for r in reference])
     except StepFailed as failure:
@@ -129,13 +129,17 @@ def compare(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[flo
 
 
 def _compile_and_call(model: onnx.ModelProto, feeds: dict[str, np.ndarray], fuse: bool,
-                      cache: str) -> tuple[Any, list[np.ndarray], float]:
-    """(compiled model, outputs of its first call, seconds of compile + first call)."""
+                      cache: str, threads: int) -> tuple[Any, list[np.ndarray], float]:
+    """(compiled model, outputs of its first call, seconds of compile + first call);
+    dynir runs on ``threads`` threads, as onnxruntime does."""
     import dynir
 
     options: dict[str, object] = {"fuse": fuse}
-    if "cache_dir" in inspect.signature(dynir.compile).parameters:
+    parameters = inspect.signature(dynir.compile).parameters
+    if "cache_dir" in parameters:
         options["cache_dir"] = cache
+    if "threads" in parameters:
+        options["threads"] = threads
     start = time.perf_counter()
     compiled = _step("compile failed", lambda: dynir.compile(model, **options))
     arrays = [feeds[spec.name] for spec in compiled.inputs]

@@ -47,7 +47,7 @@ def row_cells(result: BenchResult, run: BenchRun) -> list[str]:
 def footnotes(run: BenchRun) -> list[str]:
     """What the numbers mean, and why a row has none."""
     notes = [
-        f"median of {run.runs} timed calls each, alternating blocks, {run.threads} thread(s) for onnxruntime; "
+        f"median of {run.runs} timed calls each, alternating blocks, {run.threads} thread(s) for dynir and onnxruntime; "
         "dynir/ort below 1.00x means dynir is faster",
     ]
     if run.peak is not None:

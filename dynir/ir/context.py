@@ -12,6 +12,7 @@ from xdsl.dialects.math import Math
 from xdsl.dialects.memref import MemRef
 from xdsl.dialects.scf import Scf
 from xdsl.dialects.tensor import Tensor
+from xdsl.dialects.vector import Vector
 from xdsl.ir import Dialect
 
 import dynir.ir.constants  # noqa: F401  (installs the blob store before any parse)
@@ -28,7 +29,7 @@ def dynir_dialects() -> list[Dialect]:
 
 def xdsl_dialects() -> list[Dialect]:
     """The xDSL dialects dynir lowers to."""
-    return [Builtin, Func, Arith, Math, Scf, MemRef, Affine, Tensor, LLVM]
+    return [Builtin, Func, Arith, Math, Scf, MemRef, Affine, Tensor, Vector, LLVM]
 
 
 def make_context(*, allow_unregistered: bool = False) -> Context:

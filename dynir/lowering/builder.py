@@ -13,12 +13,14 @@ layout) and are ``i1`` in registers: ``load``/``store`` convert.
 Multi-core: ``parallel_loop`` marks a kernel's outermost output-parallel loop. Such a
 kernel is *partitioned*: it takes two trailing ``index`` parameters ``(part, parts)`` and
 its parallel loops run over their share ``[upper*part/parts, upper*(part+1)/parts)``;
-the runtime calls it once per thread (see ``dynir.runtime.executable``).
+the runtime calls it once per thread (``dynir.runtime.parallel``). ``parallel_loop_nest``
+(a ``loop_nest`` whose outer dims are split as one flat range) and ``parallel_nest`` (the
+same as a context manager, for row-wise work) build on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -162,19 +164,103 @@ class KernelBuilder:
         """
         assert self.constants is not None
         if self.block is not self.constants.entry:
-            with self.loop(upper) as (iv, body):
-                yield iv, body
+            with self.loop(upper) as yielded:
+                yield yielded
             return
+        body = self._parallel_block(*self.partition_bounds(upper), [])
+        yield body.args[0], self.child(body)
+        body.add_op(scf.YieldOp())
+
+    def _parallel_block(self, lower: SSAValue, end: SSAValue, init: Sequence[SSAValue]) -> Block:
+        """Adds the ``scf.for`` of a parallel loop over ``[lower, end)`` carrying ``init``;
+        returns its body block (the caller adds the ``scf.yield``)."""
+        assert self.constants is not None
+        body = Block(arg_types=[INDEX, *[v.type for v in init]])
+        loop = scf.ForOp(lower, end, self.index(1), list(init), Region(body))
+        self.add(loop)
+        self.constants.parallel_loops.append(loop)
+        return body
+
+    def partition_bounds(self, upper: SSAValue) -> tuple[SSAValue, SSAValue]:
+        """This part's share ``[upper*part/parts, upper*(part+1)/parts)`` of ``range(upper)``
+        (adds the ``(part, parts)`` parameters). For loops that need their bounds before the
+        loop (e.g. to start a multi-index); the loop itself must be a ``parallel_loop``."""
         part, parts = self._partition()
         lower = self.divsi(self.muli(upper, part), parts)
         end = self.divsi(self.muli(upper, self.addi(part, self.index(1))), parts)
-        body = Block(arg_types=[INDEX])
-        inner = self.child(body)
-        yield body.args[0], inner
-        body.add_op(scf.YieldOp())
-        loop = scf.ForOp(lower, end, self.index(1), [], Region(body))
-        self.add(loop)
-        self.constants.parallel_loops.append(loop)
+        return lower, end
+
+    def parallel_loop_nest(
+        self, uppers: Sequence[SSAValue], *, split_all: bool = False
+    ) -> tuple[list[SSAValue], KernelBuilder]:
+        """``loop_nest(uppers)`` whose outer dims (all but the last) are split across
+        threads as one flat range, so a leading dim of size 1 (batch 1) still splits.
+
+        Each part walks its share of the outer dims' flat index with a multi-index it
+        increments like an odometer (no division per row; one delinearisation per part),
+        and the last dim is a plain inner loop (the vectorised one). For rank 1 the only
+        loop is the parallel one. With ``split_all`` every dim is split (for nests whose
+        body is itself row work: softmax or normalisation rows). Same contract as
+        ``parallel_loop``: each output element is written by the iteration at its own
+        indices and by no other.
+        """
+        constants = self.constants
+        assert constants is not None
+        if not uppers or self.block is not constants.entry:
+            return self.loop_nest(uppers)
+        ivs, body, close = self._flat_parallel(list(uppers) if split_all else list(uppers[:-1]) or list(uppers))
+        close()
+        first = body.first_op
+        assert first is not None
+        row = _InsertBefore(body, constants, first)
+        if len(ivs) == len(uppers):
+            return ivs, row
+        inner_ivs, inner = row.loop_nest([uppers[-1]])
+        return [*ivs, *inner_ivs], inner
+
+    @contextmanager
+    def parallel_nest(self, sizes: Sequence[SSAValue]) -> Iterator[tuple[list[SSAValue], KernelBuilder]]:
+        """A nest over ``sizes`` split across threads as one flat range (like
+        ``parallel_loop_nest``, but every dim is split and the body builder appends
+        plainly, so ``reduction_loop`` works in it): for kernels whose per-element work is
+        itself a loop, e.g. softmax rows. On a nested builder, a plain nest."""
+        constants = self.constants
+        assert constants is not None
+        if not sizes or self.block is not constants.entry:
+            with _plain_nest(self, sizes) as nest:
+                yield nest
+            return
+        ivs, body, close = self._flat_parallel(list(sizes))
+        yield ivs, self.child(body)
+        close()
+
+    def _flat_parallel(self, sizes: list[SSAValue]) -> tuple[list[SSAValue], Block, Callable[[], None]]:
+        """The parallel loop over the flat range of ``sizes``: its multi-index, its body
+        block and ``close()``, which appends the odometer step and the ``scf.yield``."""
+        total = sizes[0]
+        for size in sizes[1:]:
+            total = self.muli(total, size)
+        lower, end = self.partition_bounds(total)
+        start = self._delinearize(lower, sizes) if len(sizes) > 1 else []
+        body = self._parallel_block(lower, end, start)
+        ivs = list(body.args[1:]) if len(sizes) > 1 else [body.args[0]]
+
+        def close() -> None:
+            row = self.child(body)
+            row.add(scf.YieldOp(*_odometer(row, ivs, sizes)) if len(sizes) > 1 else scf.YieldOp())
+
+        return ivs, body, close
+
+    def _delinearize(self, flat: SSAValue, sizes: Sequence[SSAValue]) -> list[SSAValue]:
+        """Row-major multi-index of ``flat`` in ``sizes`` (sizes of 0 read as 1: no division
+        by zero; such a range is empty anyway)."""
+        index: list[SSAValue] = []
+        for size in reversed(sizes[1:]):
+            safe = self.add(arith.MaxUIOp(size, self.index(1)))
+            index.append(self.remsi(flat, safe))
+            flat = self.divsi(flat, safe)
+        index.append(flat)
+        return index[::-1]
 
     def _partition(self) -> tuple[SSAValue, SSAValue]:
         assert self.constants is not None
@@ -277,6 +363,56 @@ class KernelBuilder:
         return indices
 
 
+@contextmanager
+def _plain_nest(kb: KernelBuilder, sizes: Sequence[SSAValue]) -> Iterator[tuple[list[SSAValue], KernelBuilder]]:
+    """A nest over ``sizes`` whose innermost builder appends plainly."""
+    ivs: list[SSAValue] = []
+    blocks: list[Block] = []
+    b = kb
+    for size in sizes:
+        body = Block(arg_types=[INDEX])
+        b.add(scf.ForOp(b.index(0), size, b.index(1), [], Region(body)))
+        ivs.append(body.args[0])
+        blocks.append(body)
+        b = b.child(body)
+    yield ivs, b
+    for body in blocks:
+        body.add_op(scf.YieldOp())
+
+
+def _odometer(kb: KernelBuilder, index: list[SSAValue], sizes: Sequence[SSAValue]) -> list[SSAValue]:
+    """The multi-index after ``index`` in ``sizes`` (last dim fastest; the first dim may
+    run past its size at the end of the range)."""
+    carry: SSAValue | None = None
+    after: list[SSAValue] = []
+    for axis in range(len(index) - 1, -1, -1):
+        bumped = kb.addi(index[axis], kb.index(1))
+        if carry is not None:
+            bumped = kb.select(carry, bumped, index[axis])
+        if axis == 0:
+            after.append(bumped)
+            break
+        wraps = kb.cmpi(bumped, sizes[axis], "eq")
+        after.append(kb.select(wraps, kb.index(0), bumped))
+        carry = wraps if carry is None else kb.add(arith.AndIOp(carry, wraps))
+    return after[::-1]
+
+
+class _InsertBefore(KernelBuilder):
+    """A builder that inserts before ``anchor`` in its block."""
+
+    def __init__(self, block: Block, constants: _Constants | None, anchor: Operation | None) -> None:
+        super().__init__(block, constants)
+        self.anchor = anchor
+
+    def add(self, op: Operation) -> SSAValue:
+        if self.anchor is None:
+            self.block.add_op(op)
+        else:
+            self.block.insert_op_before(op, self.anchor)
+        return op.results[0] if op.results else None  # type: ignore[return-value]
+
+
 class _BeforeTerminator(KernelBuilder):
     """A builder that inserts before its block's terminator (for ``loop_nest``)."""
 
@@ -309,7 +445,7 @@ def finish_kernel(kb: KernelBuilder) -> None:
     entry = constants.entry
     if constants.partition is not None and not _only_parallel_work(entry, constants.parallel_loops):
         for arg, value in zip(constants.partition, (0, 1)):
-            arg.replace_by(kb.index(value))
+            arg.replace_all_uses_with(kb.index(value))
             entry.erase_arg(arg)  # type: ignore[arg-type]
         constants.partition = None
     entry.add_op(func.ReturnOp())

@@ -134,7 +134,7 @@ def _elementwise_kernel(
         raise LoweringError("an elementwise group's outputs must share one rank")
     for value in yielded[1:]:
         sizes = [a if a is b else kb.add(arith.MaxUIOp(a, b)) for a, b in zip(sizes, values.dims(value))]
-    ivs, inner = kb.loop_nest(sizes)
+    ivs, inner = kb.parallel_loop_nest(sizes)
     for value, out in zip(yielded, outs):
         guard = _store_guard(inner, out, ivs, sizes) if len(outs) > 1 else None
         if guard is None:

@@ -17,13 +17,12 @@ recompute once per pass (see ``passes/fusion_utils.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
-from xdsl.dialects import arith, scf
+from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import IndexType, TensorType, i64
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.dialects.builtin import TensorType, i64
+from xdsl.ir import Operation, SSAValue
 
 from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import read_float, read_int, read_ints
@@ -76,24 +75,6 @@ def reduce_nest(kb: KernelBuilder, sizes: Sequence[SSAValue], init: list[SSAValu
     return level(kb, 0, [], init)
 
 
-@contextmanager
-def outer_nest(kb: KernelBuilder, sizes: Sequence[SSAValue]) -> Iterator[tuple[list[SSAValue], KernelBuilder]]:
-    """A perfect nest over ``sizes``; its innermost body builder appends plainly (so
-    ``reduction_loop`` works inside), and the loops are closed when the block ends."""
-    ivs: list[SSAValue] = []
-    blocks: list[Block] = []
-    b = kb
-    for size in sizes:
-        body = Block(arg_types=[IndexType()])
-        b.add(scf.ForOp(b.index(0), size, b.index(1), [], Region(body)))
-        ivs.append(body.args[0])
-        blocks.append(body)
-        b = b.child(body)
-    yield ivs, b
-    for body in blocks:
-        body.add_op(scf.YieldOp())
-
-
 def _store_nest(
     kb: KernelBuilder, sizes: Sequence[SSAValue], fn: Callable[[KernelBuilder, list[SSAValue]], None]
 ) -> None:
@@ -106,7 +87,7 @@ def _softmax(
 ) -> None:
     dims = values.dims(x)
     outer = [d for i, d in enumerate(dims) if i != axis]
-    with outer_nest(kb, outer) as (ivs, body):
+    with kb.parallel_nest(outer) as (ivs, body):
         element = _tensor(x.type).element_type
 
         def full(k: SSAValue) -> list[SSAValue]:
@@ -152,7 +133,7 @@ def _layer_norm(
     element = _tensor(x.type).element_type
     inner = dims[axis:]
     count = _count(kb, inner, element)
-    with outer_nest(kb, dims[:axis]) as (ivs, body):
+    with kb.parallel_nest(dims[:axis]) as (ivs, body):
         zero = body.float_const(0.0, element)
         (total,) = reduce_nest(body, inner, [zero], lambda b, k, acc: [b.add(arith.AddfOp(acc[0], values.at(b, x, [*ivs, *k])))])
         mean = body.add(arith.DivfOp(total, count))
@@ -204,7 +185,7 @@ def _reduce(kb: KernelBuilder, op: Operation, values: GroupValues, x: SSAValue, 
     init, fold = _FOLDS[op.name]
     count = _count(kb, [dims[a] for a in axes], element)
     empty = kb.add(arith.CmpfOp(count, kb.float_const(0.0, element), "oeq"))
-    with outer_nest(kb, [dims[i] for i in kept]) as (ivs, body):
+    with kb.parallel_nest([dims[i] for i in kept]) as (ivs, body):
 
         def full(red: list[SSAValue]) -> list[SSAValue]:
             it_kept, it_red = iter(ivs), iter(red)

@@ -87,8 +87,11 @@ class CompiledModel:
         *,
         dynamic: DynamicOption = None,
         recompile_limit: int | None = 8,
+        threads: int = 1,
     ) -> None:
         self.module = module
+        self.threads = threads
+        """Threads the partitioned kernels run on (``dynir.compile(threads=)``)."""
         self.inputs = list(inputs)
         self.output_names = list(output_names)
         self.symbols = build_symbols(self.inputs, dynamic)

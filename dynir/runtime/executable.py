@@ -231,7 +231,7 @@ def executable_from_plan(
     if len(constants) != len(plan.constant_slots):
         raise DynirError(f"the host plan has {len(plan.constant_slots)} constants, got {len(constants)} values")
     steps = [
-        Step(kernels[s.kernel], s.kernel, list(s.inputs), list(s.outputs), list(s.output_dtypes),
+        Step(_whole(kernels[s.kernel]), s.kernel, list(s.inputs), list(s.outputs), list(s.output_dtypes),
              list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel], threads))
         for s in plan.steps
     ]
@@ -272,6 +272,24 @@ def _launcher(kernel: Kernel, threads: int = 1) -> Callable[[Sequence[np.ndarray
         return function(*flat)
 
     return launch
+
+
+class WholeKernel:
+    """A partitioned kernel called with arrays only: it runs as the single part ``(0, 1)``
+    (``Step.kernel`` is always callable with the step's input and output arrays)."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.signature = getattr(kernel, "signature", None)
+        self.name = getattr(kernel, "name", "")
+
+    def __call__(self, *arrays: object) -> object:
+        return self.kernel(*arrays, 0, 1)
+
+
+def _whole(kernel: Kernel) -> Kernel:
+    signature = getattr(kernel, "signature", None)
+    return WholeKernel(kernel) if signature is not None and is_partitioned(signature) else kernel
 
 
 def _partitioned_launcher(

@@ -1,6 +1,6 @@
 """``arith`` ops as LLVM instructions: one table from op name to a small emitter.
 
-Scalars only (``index`` is ``i64``). Float ops carry the fast-math flags the translator
+Scalars (``index`` is ``i64``) and 1-D vectors of them, lane by lane. Float ops carry the fast-math flags the translator
 computes (the op's own ``fastmath`` plus the backend's options); integer ops carry their
 ``overflow<nsw, nuw>`` flags. Division helpers follow MLIR: ``floordivsi`` rounds towards
 negative infinity, ``ceildivsi`` towards positive infinity.
@@ -22,6 +22,7 @@ from xdsl.dialects.builtin import IntegerAttr
 from xdsl.ir import Operation
 
 from dynir.backends.llvm.math_lowering import FastMath
+from dynir.backends.llvm.vector_lowering import declare_overloaded
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,10 @@ def _binary_intrinsic(name: str, *, is_float: bool) -> Emitter:
     def emit(c: ArithCall) -> ir.Value:
         value_type = c.args[0].type
         fnty = ir.FunctionType(value_type, [value_type, value_type])
-        function = c.builder.module.declare_intrinsic(name, [value_type], fnty=fnty)
+        if isinstance(value_type, ir.VectorType):  # llvmlite cannot mangle vector overloads
+            function = declare_overloaded(c.builder.module, name, fnty, value_type)
+        else:
+            function = c.builder.module.declare_intrinsic(name, [value_type], fnty=fnty)
         return c.builder.call(function, list(c.args), fastmath=c.flags if is_float else ())
 
     return emit

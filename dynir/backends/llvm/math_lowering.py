@@ -1,15 +1,16 @@
 """The one seam that maps a ``math`` op to its LLVM implementation.
 
 ``emit_math`` is the only place that decides how ``math.exp`` and friends become LLVM
-IR. Today: an LLVM intrinsic where LLVM has one that its code generator expands inline or
-vectorises (``llvm.sqrt``, ``llvm.fabs``, ``llvm.fma``, ``llvm.floor`` ...), the intrinsic
-for transcendental functions LLVM knows (``llvm.exp`` lowers to ``expf``), and a libm call
-for the rest (``erff``, ``tanhf`` ...). Vectorised polynomial approximations will replace
-entries of ``MATH_LOWERINGS`` here and nowhere else.
+IR. First choice: a branch-free polynomial from ``vector_math`` (exp, log, log1p, tanh,
+expm1, erf in f32; exp in f64), which LLVM vectorises like any arithmetic. Then an LLVM
+intrinsic where LLVM has one that its code generator expands inline or vectorises
+(``llvm.sqrt``, ``llvm.fabs``, ``llvm.fma``, ``llvm.floor`` ...), the intrinsic for
+transcendental functions LLVM knows (``llvm.sin`` lowers to ``sinf``), and a libm call
+for the rest (f64 ``erf``, ``tanh`` ...).
 
 ```mlir
-%y = math.exp %x : f32        // call float @llvm.exp.f32(float %x)
-%z = math.erf %x : f32        // call float @erff(float %x)
+%y = math.exp %x : f32        // inline: fma, roundeven, bitcast exponent scaling, select
+%z = math.erf %x : f64        // call double @erf(double %x)
 %r = math.rsqrt %x : f32      // fdiv float 1.0, (call float @llvm.sqrt.f32(float %x))
 ```
 """
@@ -20,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
+
+from dynir.backends.llvm.vector_math import vector_math
 
 FastMath = tuple[str, ...]
 
@@ -119,6 +122,9 @@ def emit_math(builder: ir.IRBuilder, op_name: str, args: Sequence[ir.Value], fla
     lowering = MATH_LOWERINGS.get(op_name)
     if lowering is None:
         return None
+    polynomial = vector_math(op_name, args[0].type) if len(args) == 1 else None
+    if polynomial is not None:
+        return polynomial(builder, args[0])
     if isinstance(lowering, Intrinsic):
         return _call_intrinsic(builder, lowering.name, args, flags)
     if isinstance(lowering, LibmCall):

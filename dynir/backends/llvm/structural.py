@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import llvmlite.ir as ir
 from xdsl.dialects import arith, func, memref, scf
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, MemRefType
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr, IntegerAttr, MemRefType
 from xdsl.ir import Attribute, Operation
 
 from dynir.backends.llvm.abi import I64, POINTER, MemrefArg, element_of
@@ -287,6 +287,11 @@ def _constant(t: FunctionTranslator, op: arith.ConstantOp) -> None:
         t.values[op.result] = ir.Constant(result_type, number & 1 if result_type.width == 1 else number)
     elif isinstance(value, FloatAttr):
         t.values[op.result] = ir.Constant(result_type, float(value.value.data))
+    elif isinstance(value, DenseIntOrFPElementsAttr) and isinstance(result_type, ir.VectorType):
+        lanes = [v.item() if hasattr(v, "item") else v for v in value.get_values()]
+        if len(lanes) == 1:
+            lanes = lanes * result_type.count  # a splat
+        t.values[op.result] = ir.Constant(result_type, lanes)
     else:
         raise TranslationError.at(op, f"has value {value}; only scalar constants are supported")
 

@@ -6,7 +6,7 @@ a ``getelementptr inbounds`` on a row-major linear index, ``memref.dim`` the sta
 the size parameter of the calling convention (see ``abi.py``).
 
 Requires: every ``func.func`` has a single-block body (no ``cf``), memrefs have identity
-layouts, values are scalars or memrefs (no vectors, no tensors). Anything else is a
+layouts, values are scalars, 1-D vectors (``vector_lowering.py``) or memrefs (no tensors). Anything else is a
 ``TranslationError`` naming the op, its location and its function.
 
 ```mlir
@@ -52,6 +52,7 @@ from dynir.backends.llvm.errors import TranslationError
 from dynir.backends.llvm.math_lowering import emit_math, supported_math_ops
 from dynir.backends.llvm.structural import STRUCTURAL_HANDLERS, MemrefValue, Value
 from dynir.backends.llvm.target import host_target
+from dynir.backends.llvm.vector_lowering import VECTOR_HANDLERS, is_float_vector, vector_llvm_type
 
 NOALIAS_ATTR = "dynir.noalias"
 """Per-function override of ``TranslateOptions.noalias``: ``{dynir.noalias = false}``."""
@@ -223,6 +224,9 @@ class FunctionTranslator:
         return result
 
     def llvm_type(self, attr: Attribute, user: Operation) -> ir.Type:
+        vector_type = vector_llvm_type(attr)
+        if vector_type is not None:
+            return vector_type
         element = element_of(attr)
         if element is None:
             raise TranslationError.at(user, f"has type {attr}, which the LLVM backend does not support")
@@ -231,7 +235,7 @@ class FunctionTranslator:
     # -- dispatch ----------------------------------------------------------------------
 
     def emit_op(self, op: Operation) -> None:
-        handler = STRUCTURAL_HANDLERS.get(type(op))
+        handler = STRUCTURAL_HANDLERS.get(type(op)) or VECTOR_HANDLERS.get(type(op))
         if handler is not None:
             handler(self, op)
             return
@@ -353,6 +357,8 @@ class FunctionTranslator:
 
 
 def _is_float_type(attr: Attribute) -> bool:
+    if is_float_vector(attr):
+        return True
     element = element_of(attr)
     return element is not None and element.dtype.kind == "f"
 

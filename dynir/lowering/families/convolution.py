@@ -32,7 +32,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.contraction import ConvOp, ConvTransposeOp
 from dynir.lowering.builder import KernelBuilder, is_integer_type
-from dynir.lowering.kernels import lowers
+from dynir.lowering.kernels import Epilogue, lowers
 from dynir.lowering.scalar import LoweringError
 
 # ----------------------------------------------------------------------------------
@@ -111,9 +111,27 @@ def _channel(kb: KernelBuilder, g: SSAValue | None, per_group: SSAValue, within:
 
 
 @lowers("nn.conv")
-def lower_conv(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+def lower_conv(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], *, epilogue: Epilogue | None = None
+) -> None:
+    """Implicit GEMM on the micro-kernel where it pays (float, >= ``GEMM_MIN_CHANNELS``
+    output channels per group: ``conv_gemm.py``), else the direct loops below; the
+    ``epilogue`` is applied to each output element before its final store."""
     if not isinstance(op, ConvOp):
         raise LoweringError(f"expected nn.conv, got '{op.name}'")
+    from dynir.lowering.families.conv_gemm import conv_as_gemm
+
+    if conv_as_gemm(kb, op, ins, outs, epilogue):
+        return
+    conv_direct(kb, op, ins, outs)
+    if epilogue is not None:
+        (y,) = outs
+        ivs, inner = kb.loop_nest(kb.dims(y))
+        inner.store(epilogue(inner, inner.load(y, ivs), ivs), y, ivs)
+
+
+def conv_direct(kb: KernelBuilder, op: ConvOp, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """The direct loop nest (any group count, any element type the loops support)."""
     x, w, b = ins
     (y,) = outs
     require_float(op, y)

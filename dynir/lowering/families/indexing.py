@@ -98,7 +98,7 @@ def lower_gather(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
     axis = normalize_axis(read_int(getattr(op, "axis", None), 0), rank(data))
     q = rank(indices)
     out_dims = kb.dims(y)
-    outer, body = kb.loop_nest(out_dims[: axis + q])
+    outer, body = kb.parallel_loop_nest(out_dims[: axis + q], split_all=True)
     idx = wrapped_index(body, body.load(indices, outer[axis:]), data, axis)
     inner, row = body.loop_nest(out_dims[axis + q :])
     row.store(row.load(data, [*outer[:axis], idx, *inner]), y, [*outer, *inner])
@@ -183,7 +183,7 @@ def lower_topk(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
     if k == 0:
         return
     dims = kb.dims(x)
-    outer, body = kb.loop_nest([d for a, d in enumerate(dims) if a != axis])
+    outer, body = kb.parallel_loop_nest([d for a, d in enumerate(dims) if a != axis], split_all=True)
 
     def at(position: SSAValue) -> list[SSAValue]:
         return [*outer[:axis], position, *outer[axis:]]

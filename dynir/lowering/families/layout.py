@@ -67,7 +67,7 @@ def lower_tile(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
         if count != 1:
             uppers.append(kb.index(count))
         uppers.append(kb.dim(x, axis))
-    ivs, body = kb.loop_nest(uppers)
+    ivs, body = kb.parallel_loop_nest(uppers)
     position = iter(ivs)
     src: list[SSAValue] = []
     dst: list[SSAValue] = []
@@ -175,7 +175,7 @@ def lower_concat(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
     axis = normalize_axis(read_int(getattr(op, "axis", None)), rank(y))
     offset: int | SSAValue = 0
     for position, x in enumerate(ins):
-        ivs, body = kb.loop_nest(kb.dims(x))
+        ivs, body = kb.parallel_loop_nest(kb.dims(x))  # inputs write disjoint slabs
         body.store(body.load(x, ivs), y, _shifted(body, ivs, axis, offset))
         if position + 1 < len(ins):
             offset = _advance(kb, offset, x, axis)

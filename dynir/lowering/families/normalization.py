@@ -65,7 +65,7 @@ def lower_softmax(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: l
     axis = normalize_axis(read_int(op.properties.get("axis"), -1), rank)
     x_dims = kb.dims(x)
     others = [d for d in range(rank) if d != axis]
-    ivs, row = kb.loop_nest([x_dims[d] for d in others])
+    ivs, row = kb.parallel_loop_nest([x_dims[d] for d in others], split_all=True)
     _softmax_row(row, op, x, out, lambda k: [*ivs[:axis], k, *ivs[axis:]], x_dims[axis])
 
 
@@ -123,7 +123,7 @@ def _normalize_rows(
     ``(x - mean) / sqrt(var + eps) * scale + bias`` (``affine`` loads scale and bias)."""
     element = out.type.element_type  # type: ignore[attr-defined]
     work = compute_type(element)
-    outer, row = kb.loop_nest(outer_dims)
+    outer, row = kb.parallel_loop_nest(outer_dims, split_all=True)
 
     def load(b: KernelBuilder, inner: list[SSAValue]) -> SSAValue:
         return to_compute(b, b.load(x, [*outer, *inner]))
@@ -179,7 +179,7 @@ def lower_batch_norm(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs
     (out,) = outs
     element = element_of(op.results[0])
     work = compute_type(element)
-    ivs, body = kb.loop_nest(kb.dims(x))
+    ivs, body = kb.parallel_loop_nest(kb.dims(x))
     c = [ivs[1]]
     s, b, m, v = (to_compute(body, body.load(p, c)) for p in (scale, bias, mean, variance))
     denominator = body.add(xmath.SqrtOp(body.add(arith.AddfOp(v, body.float_const(_epsilon(op), work)))))

@@ -176,8 +176,7 @@ def lower_window_pool(kb: KernelBuilder, op: Operation, ins: list[SSAValue], out
     # The divisor's bounds: the input, or the input with its explicit pads.
     count_limits = [plus(kb, size, sum(spatial_pads(pads, i))) if include_pad else size for i, size in enumerate(in_sizes)]
     with ExitStack() as loops:
-        n, body = loops.enter_context(kb.loop(kb.dim(y, 0)))
-        c, body = loops.enter_context(body.loop(kb.dim(y, 1)))
+        (n, c), body = loops.enter_context(kb.parallel_nest([kb.dim(y, 0), kb.dim(y, 1)]))
         out_outer: list[SSAValue] = []
         for i in range(k - 1):
             o, body = loops.enter_context(body.loop(out_sizes[i]))
@@ -283,14 +282,13 @@ def lower_global_pool(kb: KernelBuilder, op: Operation, ins: list[SSAValue], out
             next_.append(reduce(inner, [*lead, iv], sizes[1:], carried))
         return next_[0]
 
-    with kb.loop(kb.dim(y, 0)) as (n, batch):
-        with batch.loop(batch.dim(y, 1)) as (c, body):
-            result = reduce(body, [n, c], spatial, init)
-            if not is_max:
-                count = body.index(1)
-                for size in spatial:
-                    count = body.muli(count, size)
-                result = body.add(arith.DivfOp(result, _to_float(body, count, accumulator)))
-                if wide:
-                    result = body.add(arith.TruncFOp(result, element))
-            body.store(result, y, [n, c, *(body.index(0) for _ in spatial)])
+    with kb.parallel_nest([kb.dim(y, 0), kb.dim(y, 1)]) as ((n, c), body):
+        result = reduce(body, [n, c], spatial, init)
+        if not is_max:
+            count = body.index(1)
+            for size in spatial:
+                count = body.muli(count, size)
+            result = body.add(arith.DivfOp(result, _to_float(body, count, accumulator)))
+            if wide:
+                result = body.add(arith.TruncFOp(result, element))
+        body.store(result, y, [n, c, *(body.index(0) for _ in spatial)])

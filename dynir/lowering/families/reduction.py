@@ -190,7 +190,7 @@ def _reduce_in_registers(
     x_dims = kb.dims(x)
     kept = [d for d in range(len(x_dims)) if d not in axes]
     reduced = [x_dims[a] for a in axes]
-    kept_ivs, body = kb.loop_nest([x_dims[d] for d in kept])
+    kept_ivs, body = kb.parallel_loop_nest([x_dims[d] for d in kept], split_all=True)
 
     def full_index(reduced_ivs: Sequence[SSAValue]) -> list[SSAValue]:
         position = dict(zip(kept, kept_ivs)) | dict(zip(axes, reduced_ivs))
@@ -267,7 +267,7 @@ def lower_arg_reduction(kb: KernelBuilder, op: Operation, ins: list[SSAValue], o
     start = Reduction("nn.reduce_max" if is_max else "nn.reduce_min", element, unsigned)
     x_dims = kb.dims(x)
     kept = [d for d in range(rank) if d != axis]
-    kept_ivs, body = kb.loop_nest([x_dims[d] for d in kept])
+    kept_ivs, body = kb.parallel_loop_nest([x_dims[d] for d in kept], split_all=True)
 
     def full_index(k: SSAValue) -> list[SSAValue]:
         position = dict(zip(kept, kept_ivs)) | {axis: k}

@@ -280,11 +280,15 @@ def lower_resize(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: li
     ivs: list[SSAValue] = []
     taps: list[list[Tap]] = []
     outside: SSAValue | None = None
+    dims = [_dim_invariants(kb, x, y, axis, op, settings) for axis in range(rank_of(x))]
+    split = min(2, len(dims))  # N and C split across threads (batch 1 still splits)
     with ExitStack() as loops:
-        body = kb
-        for axis in range(rank_of(x)):
-            dim = _dim_invariants(body, x, y, axis, op, settings)
-            o, body = loops.enter_context(body.loop(dim.out))
+        lead, body = loops.enter_context(kb.parallel_nest([dim.out for dim in dims[:split]]))
+        for axis, dim in enumerate(dims):
+            if axis < split:
+                o = lead[axis]
+            else:
+                o, body = loops.enter_context(body.loop(dim.out))
             ivs.append(o)
             if dim.identity:
                 taps.append([(o, None)])

@@ -128,7 +128,7 @@ def delinearize(kb: KernelBuilder, linear: SSAValue, buffer: SSAValue) -> list[S
 
 def copy_mapped(kb: KernelBuilder, src: SSAValue, dst: SSAValue, src_index: IndexMap) -> None:
     """``dst[ivs] = src[src_index(ivs)]`` over all of ``dst`` (its last dim innermost)."""
-    ivs, body = kb.loop_nest(kb.dims(dst))
+    ivs, body = kb.parallel_loop_nest(kb.dims(dst))
     body.store(body.load(src, src_index(body, ivs)), dst, ivs)
 
 
@@ -150,7 +150,7 @@ def copy_row_major(kb: KernelBuilder, src: SSAValue, dst: SSAValue) -> None:
         move(kb, [], [kb.index(0)] * rank(other))
         return
     sizes = kb.dims(walk)
-    ivs, body = kb.loop_nest(sizes[:-1])
+    ivs, body = kb.parallel_loop_nest(sizes[:-1], split_all=True)
     row = body.muli(linearize(body, ivs, sizes[:-1]), sizes[-1])
     if _row_divides(walk, other):
         base = delinearize(body, row, other)
@@ -186,7 +186,7 @@ def lower_flatten(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: l
     axis = read_int(getattr(op, "axis", None), 1)
     axis = axis + r if axis < 0 else axis
     sizes = kb.dims(x)
-    ivs, body = kb.loop_nest(sizes)
+    ivs, body = kb.parallel_loop_nest(sizes)
     rows = linearize(body, ivs[:axis], sizes[:axis])
     cols = linearize(body, ivs[axis:], sizes[axis:])
     body.store(body.load(x, ivs), y, [rows, cols])
@@ -252,7 +252,7 @@ def lower_range(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: lis
     t = element(y)
     require_arithmetic(op, t)
     start, delta = kb.load(start_buf, []), kb.load(delta_buf, [])
-    with kb.loop(kb.dim(y, 0)) as (i, body):
+    with kb.parallel_loop(kb.dim(y, 0)) as (i, body):
         if is_integer_type(t):
             step = body.muli(body.add(arith.IndexCastOp(i, t)), delta)
             value = body.addi(start, step)

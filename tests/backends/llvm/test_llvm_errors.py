@@ -39,14 +39,14 @@ def test_unsupported_structural_op(compile_ir: CompileIR) -> None:
         compile_ir(text)
 
 
-def test_vector_values_are_rejected(compile_ir: CompileIR) -> None:
+def test_multi_dimensional_vectors_are_rejected(compile_ir: CompileIR) -> None:
     text = """
     func.func @vec() {
-      %v = arith.constant dense<1.0> : vector<4xf32>
+      %v = arith.constant dense<1.0> : vector<4x4xf32>
       func.return
     }
     """
-    with pytest.raises(TranslationError, match=re.escape("'arith.constant' op has type vector<4xf32>")):
+    with pytest.raises(TranslationError, match=re.escape("'arith.constant' op has type vector<4x4xf32>")):
         compile_ir(text)
 
 

@@ -1,0 +1,59 @@
+// RUN: dynir-opt %s --split-input-file -p prepack-weights --elide-constants 16 | FileCheck %s
+// RUN: dynir-opt %s --split-input-file -p fuse-epilogue,prepack-weights --elide-constants 16 | FileCheck %s --check-prefix=GROUP
+// RUN: dynir-opt %s --split-input-file -p prepack-weights --elide-constants 16 --remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+
+// A constant 2-D B becomes panels (panel width = the host's vector lanes x 2).
+// CHECK-LABEL: func.func @matmul_constant_rhs
+// CHECK: %[[P:.+]] = nn.constant {{.+}} : tensor<1x3x{{[0-9]+}}xf32>
+// CHECK-NOT: nn.matmul
+// CHECK: %[[Y:.+]] = nn.packed_matmul %{{.+}}, %[[P]] {columns = 2 : i64}
+// CHECK: func.return %[[Y]]
+// REMARK: remark: [prepack-weights] packed B (3x2) into 1 panels of {{[0-9]+}} columns
+func.func @matmul_constant_rhs(%x: tensor<?x3xf32>) -> tensor<?x2xf32> {
+  %w = nn.constant {value = dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>} : tensor<3x2xf32>
+  %0 = nn.matmul %x, %w : (tensor<?x3xf32>, tensor<3x2xf32>) -> tensor<?x2xf32>
+  func.return %0 : tensor<?x2xf32>
+}
+
+// -----
+
+// gemm with trans_b: B^T is packed, trans_b disappears, alpha/beta stay. After
+// fuse-epilogue the weight reaches the group as an input: the packed constant replaces it.
+// CHECK-LABEL: func.func @gemm_trans_b_relu
+// CHECK: nn.packed_gemm {{.+}}columns = 3 : i64, alpha = 5.000000e-01 : f64
+// CHECK-NOT: trans_b
+// GROUP-LABEL: func.func @gemm_trans_b_relu
+// GROUP: %[[P:.+]] = nn.constant {{.+}} : tensor<1x2x{{[0-9]+}}xf32>
+// GROUP: fusion.group (%{{.+}}, %{{.+}}, %[[P]])
+// GROUP: nn.packed_gemm
+// GROUP: nn.relu
+func.func @gemm_trans_b_relu(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
+  %w = nn.constant {value = dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>} : tensor<3x2xf32>
+  %b = nn.constant {value = dense<[1.0, 2.0, 3.0]> : tensor<3xf32>} : tensor<3xf32>
+  %0 = nn.gemm %x, %w, %b {trans_b = 1 : i64, alpha = 0.5 : f64} : (tensor<4x2xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<4x3xf32>
+  %1 = nn.relu %0 : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  func.return %1 : tensor<4x3xf32>
+}
+
+// -----
+
+// A B computed at run time stays (the kernel packs it block by block itself).
+// CHECK-LABEL: func.func @matmul_runtime_rhs
+// CHECK: nn.matmul
+// REMARK: remark: [prepack-weights] not packed: B is not a constant
+func.func @matmul_runtime_rhs(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>) -> tensor<4x2xf32> {
+  %0 = nn.matmul %x, %w : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+  func.return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+// Integer weights stay: the micro-kernel is for floats.
+// CHECK-LABEL: func.func @matmul_int_rhs
+// CHECK: nn.matmul
+// REMARK: remark: [prepack-weights] not packed: B is int32, the micro-kernel takes float32/float64
+func.func @matmul_int_rhs(%x: tensor<4x2xi32>) -> tensor<4x2xi32> {
+  %w = nn.constant {value = dense<1> : tensor<2x2xi32>} : tensor<2x2xi32>
+  %0 = nn.matmul %x, %w : (tensor<4x2xi32>, tensor<2x2xi32>) -> tensor<4x2xi32>
+  func.return %0 : tensor<4x2xi32>
+}
