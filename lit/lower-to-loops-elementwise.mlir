@@ -2,7 +2,7 @@
 
 // f16 math is computed in f32 and rounded once, as the reference does.
 // CHECK-LABEL: func.func @exp_0
-// CHECK-SAME:    (%[[X:.+]]: memref<?x8xf16>, %[[OUT:.+]]: memref<?x8xf16>)
+// CHECK-SAME:    (%[[X:.+]]: memref<?x8xf16>, %[[OUT:.+]]: memref<?x8xf16>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[I:.+]] =
 // CHECK:           scf.for %[[J:.+]] =
 // CHECK:             %[[V:.+]] = memref.load %[[X]]
@@ -79,7 +79,7 @@ func.func @fmod(%x: tensor<4xf32>, %y: tensor<4xf32>) -> tensor<4xf32> {
 
 // where on bools: i8 in memory, i1 in registers; the condition broadcasts along dim 1.
 // CHECK-LABEL: func.func @where_0
-// CHECK-SAME:    (%[[C:.+]]: memref<?x1xi8>, %{{.+}}: memref<4xi8>, %{{.+}}: memref<?x4xi8>, %[[OUT:.+]]: memref<?x4xi8>)
+// CHECK-SAME:    (%[[C:.+]]: memref<?x1xi8>, %{{.+}}: memref<4xi8>, %{{.+}}: memref<?x4xi8>, %[[OUT:.+]]: memref<?x4xi8>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[I:.+]] =
 // CHECK:           scf.for %[[J:.+]] =
 // CHECK:             memref.load %[[C]][%{{.+}}, %{{.+}}]

@@ -1,6 +1,6 @@
 // RUN: dynir-opt %s --split-input-file -p lower-to-loops | FileCheck %s
 
-// max_pool: n, c, oh outside; the row starts at -inf; the kernel loops run over the taps
+// max_pool: (n, c) as one flat range split across threads, oh inside; the row starts at -inf; the kernel loops run over the taps
 // inside the input (no bounds checks, padding never read); the output row is innermost.
 func.func @max_pool_3x3_padded(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32> {
   %0 = nn.max_pool %x {kernel_shape = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32>
@@ -8,10 +8,9 @@ func.func @max_pool_3x3_padded(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32> {
 }
 
 // CHECK-LABEL: func.func @max_pool_0(
-// CHECK-SAME:    %[[X:[^:]*]]: memref<?x8x?x?xf32>, %[[Y:[^:]*]]: memref<?x8x?x?xf32>)
+// CHECK-SAME:    %[[X:[^:]*]]: memref<?x8x?x?xf32>, %[[Y:[^:]*]]: memref<?x8x?x?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         %[[NEG_INF:.*]] = arith.constant 0xff800000 : f32
-// CHECK:         scf.for %[[N:.*]] = {{.*}} {
-// CHECK-NEXT:      scf.for %[[C:.*]] = {{.*}} {
+// CHECK:         scf.for %{{.*}} iter_args(%[[N:[^ ]*]] = %{{[^,]*}}, %[[C:[^ ]*]] = %{{[^)]*}}) -> (index, index) {
 // CHECK-NEXT:        scf.for %[[OH:.*]] = {{.*}} {
 // CHECK-NEXT:          scf.for %[[FILL:.*]] = {{.*}} {
 // CHECK-NEXT:            memref.store %[[NEG_INF]], %[[Y]][%[[N]], %[[C]], %[[OH]], %[[FILL]]]
@@ -31,7 +30,7 @@ func.func @max_pool_3x3_padded(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32> {
 // CHECK-NEXT:            }
 // CHECK-NEXT:          }
 // CHECK-NEXT:        }
-// CHECK-NEXT:      }
+// CHECK:             scf.yield
 // CHECK-NEXT:    }
 // CHECK-NEXT:    func.return
 
@@ -45,7 +44,7 @@ func.func @average_pool_3x3_padded(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf3
 }
 
 // CHECK-LABEL: func.func @average_pool_0(
-// CHECK-SAME:    %[[X:[^:]*]]: memref<?x8x?x?xf32>, %[[Y:[^:]*]]: memref<?x8x?x?xf32>)
+// CHECK-SAME:    %[[X:[^:]*]]: memref<?x8x?x?xf32>, %[[Y:[^:]*]]: memref<?x8x?x?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:               scf.for %[[OW:.*]] = {{.*}} {
 // CHECK:                 %[[V:.*]] = memref.load %[[X]]
 // CHECK-NEXT:            %[[ACC:.*]] = memref.load %[[Y]]
@@ -62,7 +61,8 @@ func.func @average_pool_3x3_padded(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf3
 
 // -----
 
-// global_average_pool: one register reduction (iter_args) per (n, c), then one divide.
+// global_average_pool: one register reduction (iter_args) per (n, c) -- (n, c) one flat
+// range split across threads -- then one divide.
 func.func @global_average_pool_dynamic(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x1x1xf32> {
   %0 = nn.global_average_pool %x : (tensor<?x8x?x?xf32>) -> tensor<?x8x1x1xf32>
   func.return %0 : tensor<?x8x1x1xf32>
@@ -70,8 +70,7 @@ func.func @global_average_pool_dynamic(%x: tensor<?x8x?x?xf32>) -> tensor<?x8x1x
 
 // CHECK-LABEL: func.func @global_average_pool_0(
 // CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK:         scf.for %[[N:.*]] = {{.*}} {
-// CHECK-NEXT:      scf.for %[[C:.*]] = {{.*}} {
+// CHECK:         scf.for %{{.*}} iter_args(%[[N:[^ ]*]] = %{{[^,]*}}, %[[C:[^ ]*]] = %{{[^)]*}}) -> (index, index) {
 // CHECK-NEXT:        %[[SUM:.*]] = scf.for %{{.*}} iter_args(%[[OUTER:.*]] = %[[ZERO]]) -> (f32) {
 // CHECK-NEXT:          %[[ROW:.*]] = scf.for %{{.*}} iter_args(%[[ACC:.*]] = %[[OUTER]]) -> (f32) {
 // CHECK-NEXT:            %[[V:.*]] = memref.load

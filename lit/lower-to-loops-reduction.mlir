@@ -2,7 +2,7 @@
 
 // The contiguous dim is reduced: the sum is carried in a register over the row.
 // CHECK-LABEL: func.func @reduce_sum_0
-// CHECK-SAME:    (%[[X:.+]]: memref<?x?xf32>, %[[OUT:.+]]: memref<?xf32>)
+// CHECK-SAME:    (%[[X:.+]]: memref<?x?xf32>, %[[OUT:.+]]: memref<?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
 // CHECK:         scf.for %[[I:.+]] =
 // CHECK:           %[[SUM:.+]] = scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %[[ZERO]]) -> (f32) {
@@ -56,7 +56,7 @@ func.func @int_mean(%x: tensor<?x?xi32>) -> tensor<?xi32> {
 
 // argmax carries the best value and its index; NaN wins (first one kept).
 // CHECK-LABEL: func.func @argmax_0
-// CHECK-SAME:    (%[[X:.+]]: memref<?x10xf32>, %[[OUT:.+]]: memref<?xi64>)
+// CHECK-SAME:    (%[[X:.+]]: memref<?x10xf32>, %[[OUT:.+]]: memref<?xi64>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[I:.+]] =
 // CHECK:           %{{.+}}, %[[FOUND:.+]] = scf.for %[[K:.+]] = {{.+}} iter_args(%[[BEST:.+]] = %{{.+}}, %[[IDX:.+]] = %{{.+}}) -> (f32, index) {
 // CHECK:             %[[V:.+]] = memref.load %[[X]][%[[I]], %[[K]]]
@@ -77,7 +77,7 @@ func.func @argmax_rows(%x: tensor<?x10xf32>) -> tensor<?xi64> {
 // softmax: three passes over each row -- max, sum of exp(x - max) (kept in the
 // output), normalise.
 // CHECK-LABEL: func.func @softmax_0
-// CHECK-SAME:    (%[[X:.+]]: memref<?x16xf32>, %[[OUT:.+]]: memref<?x16xf32>)
+// CHECK-SAME:    (%[[X:.+]]: memref<?x16xf32>, %[[OUT:.+]]: memref<?x16xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[I:.+]] =
 // CHECK:           %[[MAX:.+]] = scf.for {{.+}} -> (f32) {
 // CHECK:             arith.maximumf

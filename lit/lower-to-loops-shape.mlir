@@ -8,16 +8,17 @@ func.func @reshape_split_last_dim(%x: tensor<?x768xf32>) -> tensor<?x12x64xf32> 
 }
 
 // CHECK-LABEL: func.func @reshape_0(
-// CHECK-SAME:      %[[X:.+]]: memref<?x768xf32>, %[[Y:.+]]: memref<?x12x64xf32>)
-// CHECK:         scf.for %[[B:.+]] = %{{.+}} to %{{.+}} step
-// CHECK-NEXT:      scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
-// CHECK:             %[[COL:.+]] = arith.remui
-// CHECK-NEXT:        %[[ROW:.+]] = arith.divui
-// CHECK-NEXT:        scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step
-// CHECK-NEXT:          %[[C:.+]] = arith.addi %[[COL]], %[[J]] : index
-// CHECK-NEXT:          %[[V:.+]] = memref.load %[[X]][%[[ROW]], %[[C]]]
-// CHECK-NEXT:          memref.store %[[V]], %[[Y]][%[[B]], %[[H]], %[[J]]]
-// CHECK-NEXT:        }
+// CHECK-SAME:      %[[X:.+]]: memref<?x768xf32>, %[[Y:.+]]: memref<?x12x64xf32>, %{{.+}}: index, %{{.+}}: index)
+// The (batch, head) rows are one flat range split across threads, walked with an
+// odometer (iter_args) instead of a division per row.
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[B:.+]] = %{{.+}}, %[[H:.+]] = %{{.+}}) -> (index, index)
+// CHECK:           %[[COL:.+]] = arith.remui
+// CHECK-NEXT:      %[[ROW:.+]] = arith.divui
+// CHECK-NEXT:      scf.for %[[J:.+]] = %{{.+}} to %{{.+}} step
+// CHECK-NEXT:        %[[C:.+]] = arith.addi %[[COL]], %[[J]] : index
+// CHECK-NEXT:        %[[V:.+]] = memref.load %[[X]][%[[ROW]], %[[C]]]
+// CHECK-NEXT:        memref.store %[[V]], %[[Y]][%[[B]], %[[H]], %[[J]]]
+// CHECK-NEXT:      }
 
 // -----
 
@@ -28,15 +29,13 @@ func.func @flatten_nchw(%x: tensor<?x3x4x5xf32>) -> tensor<?x60xf32> {
 }
 
 // CHECK-LABEL: func.func @flatten_0(
-// CHECK-SAME:      %[[X:.+]]: memref<?x3x4x5xf32>, %[[Y:.+]]: memref<?x60xf32>)
-// CHECK:         scf.for %[[N:.+]] = %{{.+}} to
-// CHECK-NEXT:      scf.for %[[C:.+]] = %{{.+}} to
-// CHECK-NEXT:        scf.for %[[H:.+]] = %{{.+}} to
-// CHECK-NEXT:          scf.for %[[W:.+]] = %{{.+}} to
-// CHECK-NOT:             arith.divui
-// CHECK:                 %[[COL:.+]] = arith.addi %{{.+}}, %[[W]] : index
-// CHECK-NEXT:            %[[V:.+]] = memref.load %[[X]][%[[N]], %[[C]], %[[H]], %[[W]]]
-// CHECK-NEXT:            memref.store %[[V]], %[[Y]][%[[N]], %[[COL]]]
+// CHECK-SAME:      %[[X:.+]]: memref<?x3x4x5xf32>, %[[Y:.+]]: memref<?x60xf32>, %{{.+}}: index, %{{.+}}: index)
+// CHECK:         scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[N:.+]] = %{{.+}}, %[[C:.+]] = %{{.+}}, %[[H:.+]] = %{{.+}}) -> (index, index, index)
+// CHECK-NEXT:      scf.for %[[W:.+]] = %{{.+}} to
+// CHECK-NOT:         arith.divui
+// CHECK:             %[[COL:.+]] = arith.addi %{{.+}}, %[[W]] : index
+// CHECK-NEXT:        %[[V:.+]] = memref.load %[[X]][%[[N]], %[[C]], %[[H]], %[[W]]]
+// CHECK-NEXT:        memref.store %[[V]], %[[Y]][%[[N]], %[[COL]]]
 
 // -----
 
@@ -47,10 +46,11 @@ func.func @transpose_2d(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {
 }
 
 // CHECK-LABEL: func.func @transpose_0(
-// CHECK-SAME:      %[[X:.+]]: memref<?x?xf32>, %[[Y:.+]]: memref<?x?xf32>)
+// CHECK-SAME:      %[[X:.+]]: memref<?x?xf32>, %[[Y:.+]]: memref<?x?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK-DAG:     %[[D0:.+]] = memref.dim %[[Y]], %{{.+}} : memref<?x?xf32>
 // CHECK-DAG:     %[[D1:.+]] = memref.dim %[[Y]], %{{.+}} : memref<?x?xf32>
-// CHECK:         scf.for %[[I:.+]] = %{{.+}} to %[[D0]] step
+// CHECK:         %[[FIRST:.+]] = arith.muli %[[D0]], %{{.+}} : index
+// CHECK:         scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step
 // CHECK-NEXT:      scf.for %[[J:.+]] = %{{.+}} to %[[D1]] step
 // CHECK-NEXT:        %[[V:.+]] = memref.load %[[X]][%[[J]], %[[I]]]
 // CHECK-NEXT:        memref.store %[[V]], %[[Y]][%[[I]], %[[J]]]
@@ -64,7 +64,7 @@ func.func @concat_columns(%a: tensor<?x4xf32>, %b: tensor<?x?xf32>) -> tensor<?x
 }
 
 // CHECK-LABEL: func.func @concat_0(
-// CHECK-SAME:      %[[A:.+]]: memref<?x4xf32>, %[[B:.+]]: memref<?x?xf32>, %[[Y:.+]]: memref<?x?xf32>)
+// CHECK-SAME:      %[[A:.+]]: memref<?x4xf32>, %[[B:.+]]: memref<?x?xf32>, %[[Y:.+]]: memref<?x?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK-DAG:     %[[C4:.+]] = arith.constant 4 : index
 // CHECK:         scf.for %[[I:.+]] = %{{.+}} to
 // CHECK-NEXT:      scf.for %[[J:.+]] = %{{.+}} to %[[C4]] step
@@ -85,7 +85,7 @@ func.func @slice_dynamic_start(%x: tensor<?xf32>) -> tensor<?xf32> {
 }
 
 // CHECK-LABEL: func.func @slice_0(
-// CHECK-SAME:      %[[X:.+]]: memref<?xf32>, %[[Y:.+]]: memref<?xf32>)
+// CHECK-SAME:      %[[X:.+]]: memref<?xf32>, %[[Y:.+]]: memref<?xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         %[[D:.+]] = memref.dim %[[X]]
 // CHECK-NEXT:    %[[S:.+]] = arith.addi %{{.+}}, %[[D]] : index
 // CHECK-NEXT:    %[[LO:.+]] = arith.maxsi %[[S]], %{{.+}} : index
@@ -105,7 +105,7 @@ func.func @gather_rows(%t: tensor<100x8xf32>, %i: tensor<?xi64>) -> tensor<?x8xf
 }
 
 // CHECK-LABEL: func.func @gather_0(
-// CHECK-SAME:      %[[T:.+]]: memref<100x8xf32>, %[[IDS:.+]]: memref<?xi64>, %[[Y:.+]]: memref<?x8xf32>)
+// CHECK-SAME:      %[[T:.+]]: memref<100x8xf32>, %[[IDS:.+]]: memref<?xi64>, %[[Y:.+]]: memref<?x8xf32>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[R:.+]] = %{{.+}} to
 // CHECK-NEXT:      %[[RAW:.+]] = memref.load %[[IDS]][%[[R]]]
 // CHECK-NEXT:      %[[IDX:.+]] = arith.index_cast %[[RAW]] : i64 to index
@@ -145,7 +145,7 @@ func.func @topk_rows(%x: tensor<?x10xf32>) -> (tensor<?x3xf32>, tensor<?x3xi64>)
 }
 
 // CHECK-LABEL: func.func @topk_0(
-// CHECK-SAME:      %[[X:.+]]: memref<?x10xf32>, %[[V:.+]]: memref<?x3xf32>, %[[I:.+]]: memref<?x3xi64>)
+// CHECK-SAME:      %[[X:.+]]: memref<?x10xf32>, %[[V:.+]]: memref<?x3xf32>, %[[I:.+]]: memref<?x3xi64>, %{{.+}}: index, %{{.+}}: index)
 // CHECK:         scf.for %[[R:.+]] = %{{.+}} to
 // CHECK-NEXT:      scf.for %[[J:.+]] = %{{.+}} to
 // CHECK-NEXT:        %[[E:.+]] = memref.load %[[X]][%[[R]], %[[J]]]

@@ -27,9 +27,6 @@ from dynir.diagnostics import DynirError
 NAME = "bench"
 HELP = "time compiled models against onnxruntime and print a table"
 
-DYNIR_THREADS = 1
-"""Threads dynir's runtime runs kernels on (no parallel runtime yet)."""
-
 VARIANTS = ("fused", "unfused")
 
 
@@ -40,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only the suite rows with this name (repeatable)")
     parser.add_argument("--variant", action="append", choices=VARIANTS, metavar="VARIANT",
                         help="compile with the fusion passes ('fused', default) and/or without ('unfused'); repeatable")
-    parser.add_argument("--threads", type=_positive, default=1, help="onnxruntime intra-op threads (default 1)")
+    parser.add_argument("--threads", type=_positive, default=1, help="threads for dynir and onnxruntime (default 1)")
     parser.add_argument("--runs", type=_positive, default=10, help="timed calls per library and model (default 10)")
     parser.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
                         help="stop timing a model after this long, once each library has 3 calls (default 30)")
@@ -56,9 +53,6 @@ def run(args: argparse.Namespace) -> int:
     cases = select_cases(args)
     variants: list[str] = args.variant or ["fused"]
     bench = BenchRun(command_line(args), this_machine(), versions(), args.threads, args.runs)
-    if args.threads != DYNIR_THREADS:
-        bench.notes.append(f"dynir's runtime runs kernels on {DYNIR_THREADS} thread; --threads {args.threads} "
-                           "applies to onnxruntime only")
     console = make_console()
     if args.peak:
         with progress_bar("measuring the machine's peak (numpy matmul, copy)") as _:

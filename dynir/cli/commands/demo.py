@@ -98,7 +98,7 @@ def _compile_levels(console: Console, model: object, recorder: CompileRecorder, 
     shown = _showcase(kernels)
     kernel = _kernel_function(module, shown)
     _level(console, "3. loops", f"kernel @{shown}: scf/memref/arith; pipeline took {seconds:.2f} s",
-           textwrap.dedent("\n".join(recorder.print(ModuleOp([kernel.clone()])).splitlines()[1:-2])).splitlines())
+           _loop_lines(recorder.print(ModuleOp([kernel.clone()]))))
     from dynir.backends.llvm.jit import emit_llvm_ir
 
     llvm_ir = emit_llvm_ir(ModuleOp([kernel.clone()]), optimized=True)
@@ -126,6 +126,13 @@ def _level(console: Console, title: str, subtitle: str, lines: list[str]) -> Non
     if len(lines) > SHOWN_LINES:
         console.print(f"    [dim]... {len(lines) - SHOWN_LINES} more lines[/dim]")
     console.print()
+
+
+def _loop_lines(text: str) -> list[str]:
+    """The kernel's body without its hoisted ``arith.constant`` lines, so the excerpt
+    starts at the loops."""
+    lines = textwrap.dedent("\n".join(text.splitlines()[1:-2])).splitlines()
+    return [line for line in lines if "= arith.constant" not in line]
 
 
 def _host_lines(text: str) -> list[str]:

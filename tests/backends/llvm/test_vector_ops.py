@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.dialects.vector import Vector
 from xdsl.parser import Parser
 
 from dynir.backends.llvm import TranslationError, compile_module, emit_llvm_ir, host_target
@@ -20,7 +19,7 @@ LANES = host_target().f32_lanes
 
 def parse(text: str) -> ModuleOp:
     ctx = Context()
-    for dialect in [*xdsl_dialects(), Vector]:
+    for dialect in xdsl_dialects():  # the vector dialect is among them
         ctx.load_dialect(dialect)
     return Parser(ctx, text, "<test>").parse_module()
 
