@@ -15,30 +15,17 @@ from xdsl.dialects.builtin import ModuleOp
 
 import dynir
 from dynir.builder import Graph
-from dynir.lowering.scalar import LoweringError
+from tests.lowering import copy_testlib
 
 RNG = np.random.default_rng(1)
 
 
 def random_array(shape: Sequence[int], dtype: str = "float32") -> np.ndarray:
-    if dtype == "bool":
-        return RNG.random(shape) > 0.5
-    if dtype.startswith(("int", "uint")):
-        return RNG.integers(0, 100, size=shape).astype(dtype)
-    return RNG.standard_normal(shape).astype(dtype)
+    return copy_testlib.random_array(RNG, shape, dtype, low=0)
 
 
 def assert_same(module: ModuleOp, shapes: Sequence[Sequence[Sequence[int]]], dtype: str = "float32") -> None:
-    """Compile ``module`` once; for each list of input shapes, compare with the reference."""
-    compiled = dynir.compile(module)
-    for input_shapes in shapes:
-        inputs = [random_array(s, dtype) for s in input_shapes]
-        got = compiled(*inputs)
-        want = dynir.interpret(module, *inputs)
-        assert len(got) == len(want)
-        for position, (g, w) in enumerate(zip(got, want)):
-            assert g.dtype == w.dtype, f"output {position} for {input_shapes}"
-            np.testing.assert_array_equal(g, w, err_msg=f"output {position} for inputs {input_shapes}")
+    copy_testlib.assert_same(RNG, module, shapes, dtype, low=0)
 
 
 def test_transpose() -> None:
