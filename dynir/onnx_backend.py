@@ -15,13 +15,13 @@ with those inputs pinned to the values of the call, and cached by value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
+from dynir.diagnostics import DynirError
 from dynir.importers.onnx import import_onnx
 from dynir.importers.onnx.registry import OnnxImportError
 from dynir.interpreter import interpret
@@ -58,10 +58,22 @@ class DynirBackendRep(BackendRep):
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         arrays = _as_list(inputs, self.input_names)
-        if self._generic is not None:
-            return tuple(self._generic(*arrays))
-        executable, kept = self._specialise(arrays)
-        return tuple(executable(*[arrays[i] for i in kept]))
+        try:
+            if self._generic is not None:
+                return tuple(self._generic(*arrays))
+            executable, kept = self._specialise(arrays)
+            return tuple(executable(*[arrays[i] for i in kept]))
+        except DynirError as error:
+            # Compiled code sizes its buffers from shapes alone; an op whose output size
+            # depends on input *values* (Range fed by graph inputs) needs those values
+            # pinned. Pin every scalar input once and specialise on them.
+            scalars = [n for n, a in zip(self.input_names, arrays) if a.size == 1 and n not in self._pinned_names]
+            if "dynamic dim at run time" not in str(error) or not scalars:
+                raise
+            self._pinned_names += scalars
+            self._generic = None
+            executable, kept = self._specialise(arrays)
+            return tuple(executable(*[arrays[i] for i in kept]))
 
     def _specialise(self, arrays: list[np.ndarray]) -> tuple[Any, list[int]]:
         while True:
