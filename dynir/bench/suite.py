@@ -98,6 +98,7 @@ def file_case(path: str, dims: Mapping[str, int]) -> BenchCase:
 SUITES: dict[str, Callable[[], list[BenchCase]]] = {
     # The models users compare compilers with, at the sizes they run them.
     "default": lambda: [
+        bundled_case("matmul"),
         bundled_case("mlp", dims={"batch": 64}),
         bundled_case("conv_block"),
         bundled_case("resnet50"),

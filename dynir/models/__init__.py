@@ -9,20 +9,20 @@ a name to its ``ModelSpec`` (builder, random inputs, FLOP estimate, description)
     feeds = spec.inputs(seed=1)           # {"x": float32[1, 3, 64, 64]}
     save(model, "resnet_tiny.onnx")
 
-Each family module (``mlp``, ``conv_block``, ``resnet``, ``bert``, ``yolo``,
+Each family module (``matmul``, ``mlp``, ``conv_block``, ``resnet``, ``bert``, ``yolo``,
 ``elementwise_chain``) has ``build(*, seed=0, opset=17, **size_options)`` and ends
 with ``SPECS``.
 """
 
 from __future__ import annotations
 
-from dynir.models import bert, conv_block, elementwise_chain, mlp, resnet, yolo
+from dynir.models import bert, conv_block, elementwise_chain, matmul, mlp, resnet, yolo
 from dynir.models.flops import count_flops
 from dynir.models.spec import ModelSpec, save
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
-    for module in (mlp, conv_block, resnet, bert, yolo, elementwise_chain)
+    for module in (matmul, mlp, conv_block, resnet, bert, yolo, elementwise_chain)
     for spec in module.SPECS
 }
 

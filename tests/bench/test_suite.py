@@ -21,7 +21,7 @@ def _input_shape(model: onnx.ModelProto, index: int = 0) -> list[int | str]:
 
 def test_default_suite_has_the_issue_models() -> None:
     names = [c.name for c in suite_cases("default")]
-    assert names == ["mlp", "conv_block", "resnet50", "bert_layer", "bert_layer[seq=?]", "yolo", "elementwise_chain"]
+    assert names == ["matmul", "mlp", "conv_block", "resnet50", "bert_layer", "bert_layer[seq=?]", "yolo", "elementwise_chain"]
     assert set(SUITES) >= {"default", "tiny"}
 
 

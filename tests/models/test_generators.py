@@ -39,7 +39,7 @@ def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 def test_registry_names() -> None:
-    families = "mlp conv_block resnet50 resnet_tiny bert_layer bert_tiny yolo yolo_tiny elementwise_chain"
+    families = "matmul mlp conv_block resnet50 resnet_tiny bert_layer bert_tiny yolo yolo_tiny elementwise_chain"
     assert ALL == sorted(families.split())
     assert all(isinstance(spec, ModelSpec) and spec.description for spec in MODELS.values())
 
@@ -63,7 +63,8 @@ def test_model_checks_and_runs(name: str) -> None:
 def test_same_seed_same_bytes(name: str) -> None:
     spec = MODELS[name]
     assert spec.build(seed=3).SerializeToString() == spec.build(seed=3).SerializeToString()
-    assert spec.build(seed=4).SerializeToString() != spec.build(seed=3).SerializeToString()
+    if spec.build(seed=3).graph.initializer:  # a model without weights is the same for every seed
+        assert spec.build(seed=4).SerializeToString() != spec.build(seed=3).SerializeToString()
     assert all((a == b).all() for a, b in zip(spec.inputs(seed=5).values(), spec.inputs(seed=5).values()))
 
 
