@@ -12,7 +12,7 @@ statistic, then the store pass::
 
 ``x`` is the reduction's input computed by ``GroupValues`` from the group's inputs, so
 producers never reach memory; the fusion pass only inlines producers cheap enough to
-recompute once per pass (see ``passes/fusion_utils.py``).
+recompute once per pass (see ``passes/_fusion_utils.py``).
 """
 
 from __future__ import annotations
