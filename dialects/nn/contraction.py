@@ -124,6 +124,21 @@ class ConvLikeOp(NNOp):
         return s, p, d, g
 
 
+def matmul_shape(sa: Shape, sb: Shape) -> Shape:
+    """``np.matmul``'s result shape over possibly-dynamic shapes: 1-D operands are
+    promoted (and their dim dropped again), batch dims broadcast."""
+    for i, shape in enumerate((sa, sb)):
+        if not shape:
+            raise ValueError(f"operand #{i} must have rank >= 1, got a scalar")
+    pa = (1, *sa) if len(sa) == 1 else sa
+    pb = (*sb, 1) if len(sb) == 1 else sb
+    ka, kb = pa[-1], pb[-2]
+    if ka is not None and kb is not None and ka != kb:
+        raise ValueError(f"contraction dims differ: {format_shape(sa)} @ {format_shape(sb)} ({ka} vs {kb})")
+    batch = broadcast_shapes(pa[:-2], pb[:-2])
+    return (*batch, *((pa[-2],) if len(sa) > 1 else ()), *((pb[-1],) if len(sb) > 1 else ()))
+
+
 @irdl_op_definition
 class MatmulOp(NNOp):
     """Numpy ``matmul``: batched, batch dims broadcast, 1-D operands promoted and the
@@ -143,21 +158,7 @@ class MatmulOp(NNOp):
         a, b = tensor_operand_type(self.lhs), tensor_operand_type(self.rhs)
         if a.element_type != b.element_type:
             raise ValueError(f"operand element types differ: {a} vs {b}")
-        sa, sb = shape_of(a), shape_of(b)
-        for i, s in enumerate((sa, sb)):
-            if not s:
-                raise ValueError(f"operand #{i} must have rank >= 1, got a scalar")
-        pa = (1, *sa) if len(sa) == 1 else sa
-        pb = (*sb, 1) if len(sb) == 1 else sb
-        ka, kb = pa[-1], pb[-2]
-        if ka is not None and kb is not None and ka != kb:
-            raise ValueError(
-                f"contraction dims differ: {format_shape(sa)} @ {format_shape(sb)} ({ka} vs {kb})"
-            )
-        batch = broadcast_shapes(pa[:-2], pb[:-2])
-        rows = (pa[-2],) if len(sa) > 1 else ()
-        cols = (pb[-1],) if len(sb) > 1 else ()
-        return [tensor_type((*batch, *rows, *cols), a.element_type)]
+        return [tensor_type(matmul_shape(shape_of(a), shape_of(b)), a.element_type)]
 
     def reference(self, *inputs: np.ndarray) -> Sequence[np.ndarray]:
         a, b = inputs

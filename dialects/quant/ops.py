@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, IntegerType, Tens
 from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, result_def
 
 from dynir.dialects.nn.base import NNOp, read_int, tensor_operand_type
-from dynir.dialects.nn.contraction import conv_reference, read_window, spatial_pads, window_output_dim
+from dynir.dialects.nn.contraction import conv_reference, matmul_shape, read_window, spatial_pads, window_output_dim
 from dynir.dialects.quant.types import UniformQuantizedType, u8
 from dynir.ir.types import Shape, broadcast_shapes, dims_compatible, format_shape, is_float, shape_of, tensor_type
 
@@ -209,19 +209,6 @@ def dynamic_range_params(x: np.ndarray) -> tuple[np.float32, int]:
 # Integer contractions: (a - a_zp) . (b - b_zp) accumulated in i32.
 
 
-def _matmul_shape(sa: Shape, sb: Shape) -> Shape:
-    for i, s in enumerate((sa, sb)):
-        if not s:
-            raise ValueError(f"operand #{i} must have rank >= 1, got a scalar")
-    pa = (1, *sa) if len(sa) == 1 else sa
-    pb = (*sb, 1) if len(sb) == 1 else sb
-    ka, kb = pa[-1], pb[-2]
-    if ka is not None and kb is not None and ka != kb:
-        raise ValueError(f"contraction dims differ: {format_shape(sa)} @ {format_shape(sb)} ({ka} vs {kb})")
-    batch = broadcast_shapes(pa[:-2], pb[:-2])
-    return (*batch, *((pa[-2],) if len(sa) > 1 else ()), *((pb[-1],) if len(sb) > 1 else ()))
-
-
 def _centered(x: np.ndarray, zp: np.ndarray) -> np.ndarray:
     """``x - zp`` exactly, as f64 (so numpy's BLAS does the integer products exactly)."""
     return x.astype(np.float64) - zp.astype(np.float64)
@@ -258,7 +245,7 @@ class MatmulOp(NNOp):
         _check_integer_pair(a, b)
         _check_zero_point(az, a, shape_of(a), "lhs zero point")
         _check_zero_point(bz, b, shape_of(b), "rhs zero point")
-        return [tensor_type(_matmul_shape(shape_of(a), shape_of(b)), i32)]
+        return [tensor_type(matmul_shape(shape_of(a), shape_of(b)), i32)]
 
     def reference(self, *inputs: np.ndarray) -> Sequence[np.ndarray]:
         a, b, az, bz = inputs
