@@ -23,8 +23,9 @@ def dynir_dialects() -> list[Dialect]:
     from dynir.dialects.fusion import Fusion
     from dynir.dialects.nn import NN
     from dynir.dialects.quant import Quant
+    from dynir.dialects.vecx import VecX
 
-    return [NN, Quant, Fusion]
+    return [NN, Quant, Fusion, VecX]
 
 
 def xdsl_dialects() -> list[Dialect]:
