@@ -6,9 +6,13 @@ parameters ``(part, parts)`` and does share ``part`` of its outermost loop (see
 ``index`` scalars (kernels have no other scalar parameters), so the flag survives the disk
 cache with the signature (``dynir.runtime.artefact``).
 
-``WorkerPool`` runs the parts: the calling thread does part 0 and ``threads - 1``
-persistent daemon threads do the others. A call through ctypes releases the GIL, so the
-parts run on separate cores. The split depends on the kernel's loop bounds only, never
+``WorkerPool`` runs the parts on ``threads`` persistent daemon threads, each pinned to
+its own core (round-robin over the cores this process may use); the calling thread
+waits. A call through ctypes releases the GIL, so the parts run on separate cores.
+Why not let the caller do part 0: Linux wakes a thread on its waker's core, so a worker
+woken by a caller that goes on computing sits in that core's run queue until the load
+balancer moves it -- measured here, half of all 2-thread calls then ran at 1-thread speed.
+Pinned workers and a sleeping caller run in parallel every time. The split depends on the kernel's loop bounds only, never
 on the thread count, so compiled code (and its cache key) is the same for every
 ``threads=``. Small work runs once with ``(0, 1)``: waking a thread costs more than the
 work (``PARALLEL_MIN_ELEMENTS``).
@@ -61,36 +65,46 @@ def is_partitioned(signature: KernelSignature) -> bool:
 
 
 class WorkerPool:
-    """``threads - 1`` daemon threads, each with its own task queue; see module doc."""
+    """``threads`` pinned daemon threads, each with its own task queue; see module doc."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
         self._queues: list[queue.SimpleQueue[_Task]] = []
-        for index in range(threads - 1):
+        cores = _usable_cores()
+        for index in range(threads):
             tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
-            worker = threading.Thread(target=_work, args=(tasks,), name=f"dynir-worker-{index + 1}", daemon=True)
+            core = cores[index % len(cores)] if cores else None
+            worker = threading.Thread(target=_work, args=(tasks, core), name=f"dynir-worker-{index}", daemon=True)
             worker.start()
             self._queues.append(tasks)
 
     def run_parts(self, function: Callable[..., object], args: Sequence[object], parts: int) -> None:
-        """``function(*args, part, parts)`` for every part, part 0 on this thread; returns
-        when all are done. ``parts`` is at most ``threads``."""
+        """``function(*args, part, parts)`` for every part, each on its worker; returns
+        when all are done and re-raises the first failure. ``parts`` is at most ``threads``."""
         done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-        for part in range(1, parts):
-            self._queues[part - 1].put((function, (*args, part, parts), done))
+        for part in range(parts):
+            self._queues[part].put((function, (*args, part, parts), done))
         error: BaseException | None = None
-        try:
-            function(*args, 0, parts)
-        except BaseException as caught:  # noqa: BLE001  (re-raised after the workers finish)
-            error = caught
-        for _ in range(1, parts):
+        for _ in range(parts):
             failure = done.get()
             error = error or failure
         if error is not None:
             raise error
 
 
-def _work(tasks: queue.SimpleQueue[_Task]) -> None:
+def _usable_cores() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return []
+
+
+def _work(tasks: queue.SimpleQueue[_Task], core: int | None) -> None:
+    if core is not None:
+        try:
+            os.sched_setaffinity(threading.get_native_id(), {core})
+        except OSError:
+            pass  # a restricted process keeps the scheduler's placement
     while True:
         function, args, done = tasks.get()
         try:
