@@ -205,3 +205,22 @@ def test_op_without_scalar_form_raises_lowering_error_naming_it() -> None:
     matmul = MatmulOp.make(list(block.args))
     with pytest.raises(LoweringError, match="'nn.matmul' has no scalar lowering"):
         emit_scalar(KernelBuilder(Block()), matmul, [])
+
+
+def test_sigmoid_and_tanh_are_exact_where_the_answer_is_exact() -> None:
+    # tanh's large branch divides by a reciprocal estimate (vector_math.bounded_divide);
+    # sigmoid must not: an estimate makes sigmoid(0) 0.49999997.
+    module = dynir.parse(
+        """
+func.func @main(%x: tensor<?xf32>) -> (tensor<?xf32>, tensor<?xf32>) {
+  %s = nn.sigmoid %x : (tensor<?xf32>) -> tensor<?xf32>
+  %t = nn.tanh %x : (tensor<?xf32>) -> tensor<?xf32>
+  func.return %s, %t : tensor<?xf32>, tensor<?xf32>
+}
+"""
+    )
+    x = np.array([0.0, -0.0, np.inf, -np.inf, 40.0, -40.0, 200.0], np.float32)
+    sigmoid, tanh = dynir.compile(module)(np.tile(x, 5))  # long enough for the vector loop
+    np.testing.assert_array_equal(sigmoid[:7], [0.5, 0.5, 1.0, 0.0, 1.0, 4.248354e-18, 1.0])
+    np.testing.assert_array_equal(tanh[:7], [0.0, -0.0, 1.0, -1.0, 1.0, -1.0, 1.0])
+    assert np.signbit(tanh[1])

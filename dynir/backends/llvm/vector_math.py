@@ -40,6 +40,11 @@ I64 = ir.IntType(64)
 
 VectorMath = Callable[[ir.IRBuilder, ir.Value], ir.Value]
 
+RECIPROCAL_ESTIMATES = '"reciprocal-estimates"="divf:1,vec-divf:1"'
+"""Function attribute that lets divisions flagged ``arcp`` (only ``bounded_divide``'s: the
+translator never sets ``arcp`` itself) become a reciprocal estimate and one Newton-Raphson
+step. Not for sigmoid: the estimate makes ``sigmoid(0)`` 0.49999997, not 0.5."""
+
 
 class _Emitter:
     """Float arithmetic on one type at one builder, constants rounded to that type."""
@@ -87,6 +92,13 @@ class _Emitter:
     def copysign(self, magnitude: ir.Value, sign: ir.Value) -> ir.Value:
         return self.intrinsic("llvm.copysign", magnitude, sign)
 
+    def bounded_divide(self, numerator: ir.Value, denominator: ir.Value) -> ir.Value:
+        """``numerator / denominator`` for a finite, nonzero denominator: flagged ``ninf
+        arcp``, which lets the backend use a reciprocal estimate plus one Newton step
+        (``vrcp14ps`` + 2 FMAs, ~1 ulp) where the function allows it (see
+        ``RECIPROCAL_ESTIMATES``) instead of ``vdivps`` (~10 cycles a vector on Zen 4)."""
+        return self.b.fdiv(numerator, denominator, flags=["ninf", "arcp"])
+
     def keep_nan(self, x: ir.Value, result: ir.Value) -> ir.Value:
         """``x`` where it is NaN (its payload, as libm returns it), else ``result``."""
         return self.select(self.is_nan(x), x, result)
@@ -103,9 +115,9 @@ def _exp(e: _Emitter, x: ir.Value) -> ir.Value:
     b = e.b
     f32 = e.is_f32
     high, low = (89.0, -104.0) if f32 else (710.0, -746.0)  # past them: inf / 0 anyway
-    clamped = e.select(e.gt(x, e.c(high)), e.c(high), x)
-    clamped = e.select(e.lt(clamped, e.c(low)), e.c(low), clamped)
-    clamped = e.select(e.is_nan(x), e.c(0.0), clamped)  # no poison from fptosi below
+    # maxnum/minnum (vmaxps/vminps) return the number for a NaN operand, so ``clamped``
+    # is never NaN and fptosi below never sees one; NaN is put back by keep_nan.
+    clamped = e.intrinsic("llvm.minnum", e.intrinsic("llvm.maxnum", x, e.c(low)), e.c(high))
     n = e.intrinsic("llvm.roundeven", b.fmul(clamped, e.c(1.4426950408889634)))
     ln2_hi, ln2_lo = (0.693359375, -2.12194440e-4) if f32 else (6.93147180369123816490e-01, 1.90821492927058770002e-10)
     r = e.fma(n, e.c(-ln2_hi), clamped)
@@ -198,7 +210,7 @@ def tanh(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     small = e.fma(b.fmul(a, s), e.horner(s, _TANH_F32), a)
     # 2|x| clamped so exp stays finite; tanh(20) is 1 in f32.
     twice = b.fmul(e.select(e.gt(a, e.c(20.0)), e.c(20.0), a), e.c(2.0))
-    large = b.fsub(e.c(1.0), b.fdiv(e.c(2.0), b.fadd(_exp(e, twice), e.c(1.0))))
+    large = b.fsub(e.c(1.0), e.bounded_divide(e.c(2.0), b.fadd(_exp(e, twice), e.c(1.0))))
     result = e.copysign(e.select(e.lt(a, e.c(0.625)), small, large), x)
     return e.keep_nan(x, result)
 
