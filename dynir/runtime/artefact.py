@@ -101,6 +101,7 @@ def plan_to_json(plan: HostPlan) -> dict[str, Any]:
                 "dtypes": [d.str for d in s.output_dtypes],
                 "static_shapes": [None if t is None else list(t) for t in s.static_shapes],
                 "shapes": None if s.shapes is None else _program_to_json(s.shapes),
+                "sources": list(s.sources),
             }
             for s in plan.steps
         ],
@@ -129,6 +130,7 @@ def plan_from_json(data: Any) -> HostPlan:
                 output_dtypes=tuple(np.dtype(d) for d in s["dtypes"]),
                 static_shapes=tuple(None if t is None else tuple(int(d) for d in t) for t in s["static_shapes"]),
                 shapes=None if s["shapes"] is None else _program_from_json(s["shapes"]),
+                sources=tuple(str(n) for n in s.get("sources", ())),
             )
             for s in data["steps"]
         )

@@ -29,6 +29,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from dynir.ir.types import format_shape
 from dynir.runtime.executable import Executable
+from dynir.runtime.profile import Profile, profile_executable
 from dynir.runtime.ledger import GuardFailure, Ledger, Reason, RuntimeStats, Source
 from dynir.runtime.specialize import (
     DynamicOption,
@@ -124,6 +125,14 @@ class CompiledModel:
             raise InputError(f"unknown input(s): {', '.join(unknown)}; the model takes {self._signature()}")
         outputs = self(*[feeds[i.name] for i in self.inputs])
         return dict(zip(self.output_names, outputs))
+
+    def profile(self, *arrays: np.ndarray, runs: int = 10) -> Profile:
+        """Per-kernel times of ``runs`` calls on ``arrays`` (see ``dynir.runtime.profile``);
+        compiles first if these shapes need a new specialisation."""
+        self(*arrays)
+        checked = self.check_inputs(arrays)
+        executable = self._dispatch[tuple([(a.dtype, a.shape) for a in checked])]
+        return profile_executable(executable, checked, runs=runs)
 
     def _call_slow(self, arrays: Sequence[object]) -> list[np.ndarray]:
         checked = self.check_inputs(arrays)

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import NameLoc
 from xdsl.ir import Attribute, Block, SSAValue
 
-from dynir.diagnostics import DynirError
+from dynir.diagnostics import DynirError, format_loc_attr
 from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
@@ -95,6 +96,8 @@ class PlanStep:
     output_dtypes: tuple[np.dtype, ...]
     static_shapes: tuple[tuple[int, ...] | None, ...]
     shapes: ShapeProgram | None  # None when every output shape is static
+    sources: tuple[str, ...] = ()
+    """Where the group's ops came from (ONNX node names, file:line:col), for profiles."""
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,25 @@ def host_plan(host: func.FuncOp) -> tuple[HostPlan, list[np.ndarray]]:
                 output_dtypes=tuple(numpy_dtype(t.element_type) for t in types),
                 static_shapes=static,
                 shapes=None if all(s is not None for s in static) else ShapeProgram.of_group(op),
+                sources=group_sources(op),
             ))
         elif isinstance(op, func.ReturnOp):
             output_slots = tuple(slot(v) for v in op.arguments)
         else:
             raise DynirError(f"'{op.name}' cannot run on the host: lower it into a kernel first")
     return HostPlan(len(slots), input_slots, tuple(constant_slots), tuple(steps), output_slots), constants
+
+
+def group_sources(group: GroupOp) -> tuple[str, ...]:
+    """The distinct source names of a group's ops, in program order: an ONNX node's name
+    (the importer's ``NameLoc``), else the op's ``file:line:col``."""
+    names: dict[str, None] = {}
+    for op in group.body.block.ops:
+        loc = op.location
+        name = loc.desc.data if isinstance(loc, NameLoc) else format_loc_attr(loc)
+        if name:
+            names.setdefault(name)
+    return tuple(names)
 
 
 def _static(t: TensorType) -> tuple[int, ...] | None:
@@ -166,6 +182,7 @@ class Step:
     static_shapes: list[tuple[int, ...] | None]
     shapes: ShapeProgram | None
     launch: Callable[[Sequence[np.ndarray]], object]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -202,6 +219,27 @@ class Executable:
                 slots[slot] = out
         return [slots[i] for i in self.output_slots]
 
+    def run_timed(self, arrays: Sequence[np.ndarray], clock: Callable[[], float]) -> tuple[list[np.ndarray], list[float]]:
+        """``run``, also returning each step's seconds by ``clock`` (allocation included):
+        what ``dynir.runtime.profile`` measures. Kept apart so ``run`` pays nothing."""
+        slots = self._template.copy()
+        for slot, array in zip(self.input_slots, arrays):
+            slots[slot] = array
+        plan = self._static_plan or self._plan(arrays)
+        seconds: list[float] = []
+        for step, shapes in zip(self.steps, plan):
+            start = clock()
+            outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
+            step.launch([slots[i] for i in step.inputs] + outs)
+            seconds.append(clock() - start)
+            for slot, out in zip(step.outputs, outs):
+                slots[slot] = out
+        return [slots[i] for i in self.output_slots], seconds
+
+    def plan_for(self, arrays: Sequence[np.ndarray]) -> list[Shapes]:
+        """Each step's output shapes for these inputs."""
+        return self._static_plan or self._plan(arrays)
+
     def _plan(self, arrays: Sequence[np.ndarray]) -> list[Shapes]:
         key = tuple([a.shape for a in arrays])
         plan = self._plans.get(key)
@@ -232,7 +270,7 @@ def executable_from_plan(
         raise DynirError(f"the host plan has {len(plan.constant_slots)} constants, got {len(constants)} values")
     steps = [
         Step(_whole(kernels[s.kernel]), s.kernel, list(s.inputs), list(s.outputs), list(s.output_dtypes),
-             list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel], threads))
+             list(s.static_shapes), s.shapes, _launcher(kernels[s.kernel], threads), s.sources)
         for s in plan.steps
     ]
     return Executable(plan.num_slots, list(plan.input_slots), list(plan.output_slots),

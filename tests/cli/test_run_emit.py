@@ -72,3 +72,28 @@ def test_emit_llvm_is_vectorised_to_a_file(run_dynir, model_file: Path, tmp_path
     out = tmp_path / "model.ll"
     assert run_dynir("emit", "--target", "llvm", str(model_file), "-o", str(out)).code == 0
     assert "x float>" in out.read_text()
+
+
+def test_run_profile_lists_every_kernel_with_its_onnx_nodes(run_dynir, tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Exp", ["x"], ["e"], name="exp"),
+        helper.make_node("ReduceSum", ["e"], ["y"], name="sum", keepdims=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+    )
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    result = run_dynir("run", str(path), "--profile", "3", "--dim", "batch=4", "--no-fuse")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("kernel"))
+    rows = lines[header + 1:-1]
+    assert len(rows) == 2  # unfused: the exp and the sum
+    assert any("node 'exp' (Exp)" in row and "4x8" in row for row in rows)
+    assert any("node 'sum' (ReduceSum)" in row and "1x1" in row for row in rows)
+    assert lines[-1].startswith("total ") and "(median of 3), 2 kernels" in lines[-1]
+    bad = run_dynir("run", str(path), "--profile", "0")
+    assert bad.code == 1 and "--profile needs at least 1 run, got 0" in bad.err

@@ -3,6 +3,7 @@
     $ dynir run model.onnx                      # random inputs (fixed seed), prints a summary
     $ dynir run model.onnx --inputs x.npz -o y.npz
     $ dynir run model.onnx --check              # compare with onnxruntime, per output
+    $ dynir run model.onnx --profile            # per-kernel times, slowest first
 
 Dynamic dims of random inputs take ``--dim NAME=SIZE`` (an ONNX ``dim_param``) or 1.
 ``--check`` exits 1 when an output differs from onnxruntime beyond rtol/atol.
@@ -33,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance of --check (default 1e-3)")
     parser.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance of --check (default 1e-4)")
     parser.add_argument("--no-fuse", action="store_true", help="compile without the fusion passes")
+    parser.add_argument("--profile", type=int, nargs="?", const=10, metavar="RUNS",
+                        help="time every kernel over RUNS calls (default 10) and print the slowest")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for the kernels (default: all cores)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     import dynir
     from dynir.cli.inputs import parse_dims, random_inputs
 
-    model = dynir.compile(args.model, fuse=not args.no_fuse)
+    if args.profile is not None and args.profile < 1:
+        raise DynirError(f"--profile needs at least 1 run, got {args.profile}")
+    model = dynir.compile(args.model, fuse=not args.no_fuse, threads=args.threads)
     if args.inputs:
         feeds = _load_npz(args.inputs)
     else:
@@ -57,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{name}: {value.dtype} {value.shape}  {_summary(value)}")
     if args.output:
         np.savez(args.output, **outputs)
+    if args.profile is not None:
+        print(model.profile(*[feeds[i.name] for i in model.inputs], runs=args.profile).table())
     if not args.check:
         return 0
     reference = _onnxruntime(args.model, feeds, list(outputs))
