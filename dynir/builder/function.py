@@ -23,10 +23,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, LocationAttr, ModuleOp, StringAttr, TensorType
-from xdsl.ir import Attribute, Block, Operation, OpResult, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, OpResult, Region, SSAValue
 from xdsl.traits import Pure
 
 from dynir.dialects.nn.base import DIM_NAMES, VALUE_NAME, NNOp, strs_attr
+from dynir.builder.symbolic import (
+    MAX_SYMBOLIC_ELEMENTS,
+    DimExpr,
+    DimSymbol,
+    SymbolicInts,
+    as_symbolic,
+    evaluate,
+    is_concrete,
+)
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import element_of, format_shape, is_static, num_elements, numpy_dtype, shape_of
 
@@ -57,6 +66,7 @@ class FunctionBuilder:
         self.block = Block()
         self._dim_names: list[tuple[str, ...]] = []
         self._input_names: list[str | None] = []
+        self._symbolic: dict[SSAValue, SymbolicInts] = {}
 
     # inputs and constants -------------------------------------------------------------
     def add_input(
@@ -88,6 +98,32 @@ class FunctionBuilder:
             return value.op.array()
         return None
 
+    def symbolic_value(self, value: SSAValue) -> SymbolicInts | None:
+        """``value``'s elements in terms of dims (``dynir.builder.symbolic``): for a
+        constant its ints, for a small integer tensor computed from shapes its ``DimExpr``s,
+        else None."""
+        known = self.known_value(value)
+        if known is not None:
+            return as_symbolic(known) if known.dtype.kind in "iu" and known.size <= MAX_SYMBOLIC_ELEMENTS else None
+        return self._symbolic.get(value)
+
+    def dim_exprs(self, value: SSAValue) -> list[int | DimExpr]:
+        """``value``'s dims: ints where static, else its dims' symbols (named by
+        ``nn.dim_names`` for a function argument that names them)."""
+        names: tuple[str, ...] = ()
+        if isinstance(value, BlockArgument) and value.owner is self.block:
+            names = self._dim_names[value.index]
+        dims: list[int | DimExpr] = []
+        for axis, d in enumerate(shape_of(value.type)):
+            if d is not None:
+                dims.append(d)
+            elif axis < len(names) and names[axis]:
+                dims.append(DimExpr.symbol(DimSymbol(("name", names[axis]), names[axis])))
+            else:
+                label = f"{value.name_hint or 'v'}.dim{axis}"
+                dims.append(DimExpr.symbol(DimSymbol(("dim", value, axis), label)))
+        return dims
+
     # ops --------------------------------------------------------------------------------
     def emit(
         self,
@@ -109,8 +145,25 @@ class FunctionBuilder:
         folded = self._fold(op, name, location)
         if folded is not None:
             return folded
+        symbolic = self._evaluate_symbolic(op)
+        if symbolic is not None and is_concrete(symbolic):  # e.g. a static dim of a dynamic shape
+            op.drop_all_references()
+            array = _as_result(op, 0, op.results[0].type, symbolic.astype(np.int64))
+            return [self.constant(array, name, location)]
         self._append(op, location)
+        if symbolic is not None:
+            self._symbolic[op.results[0]] = symbolic
         return list(op.results)
+
+    def _evaluate_symbolic(self, op: NNOp) -> SymbolicInts | None:
+        operands = []
+        for v in op.operands:
+            known = self.known_value(v)
+            operands.append(known if known is not None else self._symbolic.get(v))
+        if op.name != "nn.shape" and not any(v in self._symbolic for v in op.operands):
+            return None
+        results = evaluate(op, operands, self.dim_exprs)
+        return None if results is None else results[0]
 
     def _fold(self, op: NNOp, name: str, location: LocationAttr | None) -> list[SSAValue] | None:
         if not type(op).FOLDABLE:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import onnx
@@ -29,6 +29,7 @@ from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, NameLoc, No
 from xdsl.ir import Attribute, SSAValue
 
 from dynir.builder.function import FunctionBuilder, value_name
+from dynir.builder.symbolic import MAX_SYMBOLIC_ELEMENTS, as_symbolic
 from dynir.dialects.nn.base import NNOp
 from dynir.importers.onnx.model import (
     LoadedModel,
@@ -194,6 +195,16 @@ class GraphImporter(ValueProvider):
             return self._constants[name]
         found = self._values.get(name)
         return None if found is None else self.builder.known_value(found)
+
+    def symbolic_value(self, name: str) -> np.ndarray | None:
+        if name in self._constants:
+            array = self._constants[name]
+            return as_symbolic(array) if array.dtype.kind in "iu" and array.size <= MAX_SYMBOLIC_ELEMENTS else None
+        found = self._values.get(name)
+        return None if found is None else self.builder.symbolic_value(found)
+
+    def dim_exprs(self, value: SSAValue) -> list[Any]:
+        return list(self.builder.dim_exprs(value))
 
     def emit(
         self,

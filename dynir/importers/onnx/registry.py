@@ -94,6 +94,12 @@ class ValueProvider:
     def known_value(self, name: str) -> np.ndarray | None:
         raise NotImplementedError
 
+    def symbolic_value(self, name: str) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def dim_exprs(self, value: SSAValue) -> list[Any]:
+        raise NotImplementedError
+
     def emit(
         self,
         node: onnx.NodeProto,
@@ -153,6 +159,17 @@ class NodeContext:
         if not self.has_input(i):
             return None
         return self.graph.known_value(self.node.input[i])
+
+    def symbolic_input(self, i: int) -> np.ndarray | None:
+        """Input ``i`` as an object array of ints and ``DimExpr``s when it is a small
+        integer tensor computed from shapes (``dynir.builder.symbolic``), else None."""
+        if not self.has_input(i):
+            return None
+        return self.graph.symbolic_value(self.node.input[i])
+
+    def dim_exprs(self, i: int) -> list[Any]:
+        """Input ``i``'s dims: ints where static, else their symbols."""
+        return self.graph.dim_exprs(self.input(i))
 
     def require_const_input(self, i: int, what: str) -> np.ndarray:
         value = self.const_input(i)

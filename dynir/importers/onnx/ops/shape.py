@@ -3,7 +3,11 @@ Size, Range, ConstantOfShape and Constant.
 
 Parameters that later opsets moved from attributes to inputs (Reshape's shape, the axes
 of Squeeze/Unsqueeze, Expand's shape) must be known at import time; the converters ask
-``ctx.require_const_input``, whose error names the input.
+``ctx.require_const_input``, whose error names the input. Reshape and Expand also take a
+shape computed from dynamic dims (``Shape -> Gather -> Concat``, as PyTorch exports
+``x.view(x.size(0), -1, 64)``) when it maps onto a static spec: an element equal to the
+input's own dim at that position becomes ``0`` (Reshape) or ``1`` (Expand), and one
+remaining unknown element becomes Reshape's ``-1`` (see ``dynir.builder.symbolic``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from xdsl.ir import SSAValue
 
+from dynir.builder.symbolic import DimExpr
 from dynir.dialects.nn.base import int_attr, ints_attr
 from dynir.dialects.nn.shape import (
     ExpandOp,
@@ -35,11 +40,42 @@ def int_list(array: np.ndarray) -> list[int]:
 
 @converter("Reshape", since=5)
 def reshape_v5(ctx: NodeContext) -> Sequence[SSAValue]:
-    shape = int_list(ctx.require_const_input(1, "shape"))
+    allowzero = bool(ctx.attr("allowzero", 0))
+    known = ctx.const_input(1)
+    shape = int_list(known) if known is not None else _symbolic_reshape(ctx, allowzero)
     props = {"shape": ints_attr(shape)}
-    if ctx.attr("allowzero", 0):
+    if allowzero:
         props["allowzero"] = int_attr(1)
     return ctx.emit(ReshapeOp, [ctx.input(0)], props)
+
+
+def _symbolic_shape(ctx: NodeContext) -> list[int | DimExpr]:
+    symbolic = ctx.symbolic_input(1)
+    if symbolic is None or symbolic.ndim != 1:
+        ctx.require_const_input(1, "shape")  # raises, naming the input
+        raise AssertionError("unreachable")
+    return [v if isinstance(v, DimExpr) else int(v) for v in symbolic]
+
+
+def _symbolic_reshape(ctx: NodeContext, allowzero: bool) -> list[int]:
+    elements = _symbolic_shape(ctx)
+    dims = ctx.dim_exprs(0)
+    spec: list[int] = []
+    unknown: list[str] = []
+    for axis, element in enumerate(elements):
+        if not isinstance(element, DimExpr):
+            spec.append(element)
+        elif not allowzero and axis < len(dims) and dims[axis] == element:
+            spec.append(0)  # the input's own dim at this position
+        else:
+            spec.append(-1)
+            unknown.append(str(element))
+    if len(unknown) + (-1 in [e for e in elements if not isinstance(e, DimExpr)]) > 1:
+        ctx.error(
+            f"shape (input #1) is [{', '.join(str(e) for e in elements)}] at run time: more than one "
+            f"element is unknown before run time ({', '.join(unknown)}), which a static reshape cannot express"
+        )
+    return spec
 
 
 @converter("Flatten")
@@ -80,8 +116,28 @@ def unsqueeze_v13(ctx: NodeContext) -> Sequence[SSAValue]:
 
 @converter("Expand", since=8)
 def expand(ctx: NodeContext) -> Sequence[SSAValue]:
-    shape = int_list(ctx.require_const_input(1, "shape"))
+    known = ctx.const_input(1)
+    shape = int_list(known) if known is not None else _symbolic_expand(ctx)
     return ctx.emit(ExpandOp, [ctx.input(0)], {"shape": ints_attr(shape)})
+
+
+def _symbolic_expand(ctx: NodeContext) -> list[int]:
+    elements = _symbolic_shape(ctx)
+    dims = ctx.dim_exprs(0)
+    spec: list[int] = []
+    for axis, element in enumerate(elements):
+        if not isinstance(element, DimExpr):
+            spec.append(element)
+            continue
+        aligned = axis - (len(elements) - len(dims))  # numpy broadcasting aligns trailing dims
+        if 0 <= aligned < len(dims) and dims[aligned] == element:
+            spec.append(1)  # broadcasting keeps the input's own dim
+        else:
+            ctx.error(
+                f"shape (input #1) is [{', '.join(str(e) for e in elements)}] at run time: element {axis} "
+                f"({element}) is not the input's own dim, so a static expand cannot express it"
+            )
+    return spec
 
 
 @converter("Shape")
