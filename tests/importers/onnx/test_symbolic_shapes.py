@@ -162,3 +162,24 @@ def test_dim_expressions() -> None:
         _ = (b * 2) // 3
     with pytest.raises(NotSymbolic, match="is not known before run time"):
         int(b)
+
+
+def test_slice_bounds_relative_to_the_inputs_own_dim() -> None:
+    # x[:, 1 : x.size(1) - 1] and x[:, :, : x.size(2)]
+    nodes, (s, c) = _dims_of_x([1, 2])
+    nodes += [
+        helper.make_node("Sub", [s, "one"], ["s1"], name="sub"),
+        helper.make_node("Concat", ["one", "zero"], ["starts"], name="cat_starts", axis=0),
+        helper.make_node("Concat", ["s1", c], ["ends"], name="cat_ends", axis=0),
+        helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="trim"),
+    ]
+    consts = {**CONSTS, "one": np.array([1], I64), "zero": np.array([0], I64), "axes": np.array([1, 2], I64)}
+    model = _model(nodes, [_x(["batch", "seq", "width"])], "y", consts)
+    _check(model, [(2, 5, 3), (1, 2, 4), (3, 9, 1)])
+    bad = [
+        *_dims_of_x([0])[0],
+        helper.make_node("Slice", ["x", "zero", "u0", "one"], ["y"], name="by_batch"),
+    ]
+    with pytest.raises(OnnxImportError, match=r"node 'by_batch' \(Slice, opset 17\): ends \(input #2\) element 0 is "
+                       r"batch at run time, which is not the input's own dim plus a constant"):
+        dynir.import_onnx(_model(bad, [_x(["batch", "seq", "width"])], "y", consts))
