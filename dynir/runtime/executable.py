@@ -71,7 +71,30 @@ class ShapeProgram:
                 ids[r] = len(ids)
         return ShapeProgram(tuple(_tensor(a.type).element_type for a in block.args), tuple(ops), outputs)
 
+    def evaluate(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The group's outputs computed on the host by each op's numpy ``reference``: the
+        fallback for a group whose output shapes depend on values (``nn.range`` of
+        run-time operands), like onnxruntime's CPU fallback."""
+        values: list[np.ndarray] = list(arrays)
+        elements: list[Attribute] = list(self.input_elements)
+        for op in self.ops:
+            operands = [values[i] for i in op.operands]
+            block = Block(arg_types=[tensor_type(a.shape, elements[i]) for a, i in zip(operands, op.operands)])
+            made = op.op.make(list(block.args), dict(op.properties), num_results=op.num_results)
+            try:
+                results = made.reference(*operands)
+                for result, r in zip(made.results, results, strict=True):
+                    element = _tensor(result.type).element_type
+                    values.append(np.asarray(r, dtype=numpy_dtype(element)))
+                    elements.append(element)
+            except ValueError as error:
+                raise DynirError(f"'{made.name}' failed on the host: {error}") from None
+            finally:
+                made.drop_all_references()
+        return [values[i] for i in self.outputs]
+
     def __call__(self, input_shapes: Sequence[tuple[int, ...]]) -> Shapes:
+        """The output shapes; ``ValueDependentShape`` when one needs the inputs' values."""
         block = Block(arg_types=[tensor_type(s, e) for s, e in zip(input_shapes, self.input_elements)])
         values: list[SSAValue] = list(block.args)
         made: list[NNOp] = []
@@ -166,9 +189,13 @@ def _static(t: TensorType) -> tuple[int, ...] | None:
     return _concrete(shape) if is_static(shape) else None
 
 
+class ValueDependentShape(DynirError):
+    """An output size that the inputs' shapes do not determine (their values do)."""
+
+
 def _concrete(shape: Sequence[int | None]) -> tuple[int, ...]:
     if any(d is None for d in shape):
-        raise DynirError(f"shape inference left a dynamic dim at run time: {shape}")
+        raise ValueDependentShape(f"shape inference left a dynamic dim at run time: {shape}")
     return tuple(int(d) for d in shape if d is not None)
 
 
@@ -194,7 +221,8 @@ class Executable:
     output_slots: list[int]
     constants: dict[int, np.ndarray]
     steps: list[Step]
-    _plans: dict[ShapeKey, list[Shapes]] = field(default_factory=dict[ShapeKey, list[Shapes]])
+    _plans: dict[ShapeKey, list[Shapes] | None] = field(default_factory=dict[ShapeKey, list[Shapes] | None])
+    """Per input shapes, each step's output shapes; None when some depend on values."""
     _template: list[Any] = field(default_factory=list[Any])
 
     def __post_init__(self) -> None:
@@ -212,6 +240,8 @@ class Executable:
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
         plan = self._static_plan or self._plan(arrays)
+        if plan is None:
+            return self.run_timed(arrays, None)[0]
         for step, shapes in zip(self.steps, plan):
             outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
             step.launch([slots[i] for i in step.inputs] + outs)
@@ -219,36 +249,47 @@ class Executable:
                 slots[slot] = out
         return [slots[i] for i in self.output_slots]
 
-    def run_timed(self, arrays: Sequence[np.ndarray], clock: Callable[[], float]) -> tuple[list[np.ndarray], list[float]]:
-        """``run``, also returning each step's seconds by ``clock`` (allocation included):
-        what ``dynir.runtime.profile`` measures. Kept apart so ``run`` pays nothing."""
+    def run_timed(
+        self, arrays: Sequence[np.ndarray], clock: Callable[[], float] | None
+    ) -> tuple[list[np.ndarray], list[float], list[Shapes]]:
+        """``run`` step by step with each step's output shapes from the actual inputs; a
+        step whose shapes depend on values runs on the host (``ShapeProgram.evaluate``).
+        With a ``clock``, also each step's seconds (allocation included), and each step's
+        output shapes: what ``dynir.runtime.profile`` measures. The plain ``run`` avoids
+        this loop's work."""
         slots = self._template.copy()
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
-        plan = self._static_plan or self._plan(arrays)
         seconds: list[float] = []
-        for step, shapes in zip(self.steps, plan):
-            start = clock()
-            outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
-            step.launch([slots[i] for i in step.inputs] + outs)
-            seconds.append(clock() - start)
+        shapes_seen: list[Shapes] = []
+        for step in self.steps:
+            start = clock() if clock is not None else 0.0
+            inputs = [slots[i] for i in step.inputs]
+            try:
+                shapes = [s for s in step.static_shapes if s is not None] if step.shapes is None else (
+                    step.shapes([a.shape for a in inputs]))
+            except ValueDependentShape:
+                assert step.shapes is not None
+                outs = step.shapes.evaluate(inputs)
+            else:
+                outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
+                step.launch(inputs + outs)
+            if clock is not None:
+                seconds.append(clock() - start)
+            shapes_seen.append([tuple(o.shape) for o in outs])
             for slot, out in zip(step.outputs, outs):
                 slots[slot] = out
-        return [slots[i] for i in self.output_slots], seconds
+        return [slots[i] for i in self.output_slots], seconds, shapes_seen
 
-    def plan_for(self, arrays: Sequence[np.ndarray]) -> list[Shapes]:
-        """Each step's output shapes for these inputs."""
-        return self._static_plan or self._plan(arrays)
-
-    def _plan(self, arrays: Sequence[np.ndarray]) -> list[Shapes]:
+    def _plan(self, arrays: Sequence[np.ndarray]) -> list[Shapes] | None:
         key = tuple([a.shape for a in arrays])
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._infer_plan(key)
-            self._plans[key] = plan
-        return plan
+        try:
+            return self._plans[key]
+        except KeyError:
+            plan = self._plans[key] = self._infer_plan(key)
+            return plan
 
-    def _infer_plan(self, input_shapes: ShapeKey) -> list[Shapes]:
+    def _infer_plan(self, input_shapes: ShapeKey) -> list[Shapes] | None:
         shapes: dict[int, tuple[int, ...]] = dict(zip(self.input_slots, input_shapes))
         shapes.update({slot: a.shape for slot, a in self.constants.items()})
         plan: list[Shapes] = []
@@ -256,7 +297,10 @@ class Executable:
             if step.shapes is None:
                 outs = [s for s in step.static_shapes if s is not None]
             else:
-                outs = step.shapes([shapes[i] for i in step.inputs])
+                try:
+                    outs = step.shapes([shapes[i] for i in step.inputs])
+                except ValueDependentShape:
+                    return None  # every call with these shapes goes step by step (run_timed)
             shapes.update(zip(step.outputs, outs))
             plan.append(outs)
         return plan

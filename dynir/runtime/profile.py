@@ -79,21 +79,18 @@ def profile_executable(
     """Profile ``executable`` on ``arrays`` (already checked against its specialisation)."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
-    outputs, _ = executable.run_timed(arrays, clock)  # warm-up: caches, thread pool, page faults
+    outputs, _, step_shapes = executable.run_timed(arrays, clock)  # warm-up: caches, thread pool, page faults
     del outputs
     per_step: list[list[float]] = [[] for _ in executable.steps]
     calls: list[float] = []
-    shapes: list[tuple[tuple[int, ...], ...]] = [() for _ in executable.steps]
     for _ in range(runs):
         start = clock()
-        outputs, seconds = executable.run_timed(arrays, clock)
+        outputs, seconds, _ = executable.run_timed(arrays, clock)
         calls.append(clock() - start)
         for samples, value in zip(per_step, seconds):
             samples.append(value)
         del outputs
-    plan = executable.plan_for(arrays)
-    for index, step_shapes in enumerate(plan):
-        shapes[index] = tuple(tuple(s) for s in step_shapes)
+    shapes = [tuple(tuple(s) for s in step) for step in step_shapes]
     kernels = tuple(
         KernelTime(step.kernel_name, step.sources, shapes[i], statistics.median(per_step[i]) * 1e3)
         for i, step in enumerate(executable.steps)
