@@ -57,3 +57,49 @@ func.func @matmul_int_rhs(%x: tensor<4x2xi32>) -> tensor<4x2xi32> {
   %0 = nn.matmul %x, %w : (tensor<4x2xi32>, tensor<2x2xi32>) -> tensor<4x2xi32>
   func.return %0 : tensor<4x2xi32>
 }
+
+// -----
+
+// An int8 matmul with a constant B: VNNI panels (P x K/4 x NR x 4, K padded to 4) and
+// the column terms; non-zero weight zero points need the row sums of A.
+// CHECK-LABEL: func.func @int8_matmul_constant_rhs
+// CHECK: %[[P:.+]] = nn.constant {{.+}} : tensor<1x2x{{[0-9]+}}x4xi8>
+// CHECK: %[[T:.+]] = nn.constant {{.+}} : tensor<3x{{[0-9]+}}xi32>
+// CHECK-NOT: quant.matmul
+// CHECK: quant.packed_matmul %{{.+}}, %[[P]], %[[T]], %{{.+}} {columns = 2 : i64, depth = 5 : i64, row_sums = 1 : i64}
+// REMARK: remark: [prepack-weights] packed int8 B (5x2) into 1 VNNI panels of {{[0-9]+}} columns
+func.func @int8_matmul_constant_rhs(%x: tensor<?x5xui8>, %xz: tensor<ui8>) -> tensor<?x2xi32> {
+  %w = nn.constant {value = dense<[[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]> : tensor<5x2xi8>} : tensor<5x2xi8>
+  %wz = nn.constant {value = dense<[1, -1]> : tensor<2xi8>} : tensor<2xi8>
+  %0 = quant.matmul %x, %w, %xz, %wz : (tensor<?x5xui8>, tensor<5x2xi8>, tensor<ui8>, tensor<2xi8>) -> tensor<?x2xi32>
+  func.return %0 : tensor<?x2xi32>
+}
+
+// -----
+
+// An int8 conv: weight rows padded to 4 bytes (2 x 3 x 3 = 18 -> 20), per-channel terms.
+// CHECK-LABEL: func.func @int8_conv
+// CHECK: %[[W:.+]] = nn.constant {{.+}} : tensor<4x20xi8>
+// CHECK: %[[T:.+]] = nn.constant {{.+}} : tensor<3x4xi32>
+// CHECK-NOT: quant.conv
+// CHECK: quant.packed_conv %{{.+}}, %[[W]], %[[T]], %{{.+}} {kernel_shape = array<i64: 3, 3>, depth = 18 : i64, row_sums = 0 : i64, pads = array<i64: 1, 1, 1, 1>}
+func.func @int8_conv(%x: tensor<1x2x8x8xui8>, %xz: tensor<ui8>) -> tensor<1x4x8x8xi32> {
+  %w = nn.constant {value = dense<3> : tensor<4x2x3x3xi8>} : tensor<4x2x3x3xi8>
+  %b = nn.constant {value = dense<7> : tensor<4xi32>} : tensor<4xi32>
+  %wz = nn.constant {value = dense<0> : tensor<i8>} : tensor<i8>
+  %0 = quant.conv %x, %w, %b, %xz, %wz {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x2x8x8xui8>, tensor<4x2x3x3xi8>, tensor<4xi32>, tensor<ui8>, tensor<i8>) -> tensor<1x4x8x8xi32>
+  func.return %0 : tensor<1x4x8x8xi32>
+}
+
+// -----
+
+// A weight zero point that varies along K cannot fold into column terms: the loop nest runs it.
+// CHECK-LABEL: func.func @int8_matmul_zero_point_along_k
+// CHECK: quant.matmul
+// REMARK: remark: [prepack-weights] not packed: B's zero point varies along K
+func.func @int8_matmul_zero_point_along_k(%x: tensor<?x2xui8>, %xz: tensor<ui8>) -> tensor<?x2xi32> {
+  %w = nn.constant {value = dense<1> : tensor<2x2xi8>} : tensor<2x2xi8>
+  %wz = nn.constant {value = dense<[[1], [2]]> : tensor<2x1xi8>} : tensor<2x1xi8>
+  %0 = quant.matmul %x, %w, %xz, %wz : (tensor<?x2xui8>, tensor<2x2xi8>, tensor<ui8>, tensor<2x1xi8>) -> tensor<?x2xi32>
+  func.return %0 : tensor<?x2xi32>
+}

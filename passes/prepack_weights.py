@@ -10,6 +10,12 @@ constant that reached a group as an input is replaced by the packed one in the g
 inputs; the original constant goes when nothing else uses it. Results are unchanged: the
 packed ops' reference semantics unpack. An op left alone gets a remark saying why.
 
+Integer layers get the same treatment: ``quant.matmul`` with a 2-D constant ``B`` and
+constant zero point, and ``quant.gemm`` (no ``trans_a``; ``trans_b`` folded, a constant
+bias ``c`` of one value per column folded into the column terms) become
+``quant.packed_matmul`` on VNNI panels (``dynir.dialects.quant.packed``): B in signed
+bytes, 4 k's per 32-bit lane, its zero points and column sums precomputed.
+
 Before::
 
     %w = nn.constant ... : tensor<1024x4096xf32>
@@ -32,15 +38,19 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from dynir.dialects.fusion import GroupOp
-from dynir.dialects.nn.base import int_attr, read_int
+from dynir.dialects.nn.base import int_attr, ints_attr, read_int
 from dynir.dialects.nn.constant import ConstantOp
-from dynir.ir.types import element_type
+from dynir.dialects.quant.packed import PackedMatmulOp as Int8PackedMatmulOp
+from dynir.dialects.quant.packed import PackedConvOp, pack_int8_conv_weights, pack_int8_weights
+from dynir.ir.types import element_of, element_type, numpy_dtype, shape_of
+from dynir.lowering.int8_microkernel import INT8_PANEL_VECTORS, int8_lanes
 from dynir.dialects.nn.packed import PANEL_VECTORS, PackedGemmOp, PackedMatmulOp, pack_panels
 from dynir.lowering.vector import lanes_for
 from dynir.passes._fusion_utils import erase_if_dead, host_blocks, new_constant
 from dynir.remarks import remark
 
 PACKABLE = ("nn.matmul", "nn.gemm")
+INT8_PACKABLE = ("quant.matmul", "quant.gemm", "quant.conv")
 
 
 def _constant_input(value: SSAValue, group: GroupOp | None) -> ConstantOp | None:
@@ -118,6 +128,7 @@ def pack_op(op: Operation, group: GroupOp | None) -> Operation | None:
     k, n = array.shape
     packed = _packed_value(op, weight, group, pack_panels(array, width))
     new = _packed_op(op, packed, n)
+    new.location = op.location  # profiles and reports name the ONNX node
     block = op.parent_block()
     assert block is not None
     block.insert_op_before(new, op)
@@ -131,14 +142,159 @@ def pack_op(op: Operation, group: GroupOp | None) -> Operation | None:
     return new
 
 
+# ----------------------------------------------------------------------------------
+# Integer layers: VNNI panels.
+
+
+def _column_vector(array: np.ndarray, shape: tuple[int, int], columns_axis: int) -> np.ndarray | None:
+    """``array`` broadcast to ``shape`` as one value per column (None when it varies
+    along the other axis, or does not broadcast)."""
+    target = (max(shape[0], 1), shape[1]) if columns_axis == 1 else (shape[0], max(shape[1], 1))
+    try:
+        full = np.broadcast_to(array, target)
+    except ValueError:
+        return None
+    along = full if columns_axis == 1 else full.T
+    line = along[0, :]
+    return line if bool(np.all(along == line)) else None
+
+
+def _int8_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """``(B as K x N, zero point per column, bias per column)`` or why ``op`` is not packed."""
+    is_gemm = op.name == "quant.gemm"
+    a, b = op.operands[0], op.operands[1]
+    bz = op.operands[4] if is_gemm else op.operands[3]
+    weight, zero = _constant_input(b, group), _constant_input(bz, group)
+    if weight is None or zero is None:
+        return "not packed: B or its zero point is not a constant"
+    array = weight.array()
+    if array.ndim != 2 or array.dtype not in (np.int8, np.uint8):
+        return f"not packed: B is {array.dtype} of rank {array.ndim}, the VNNI panels take 2-D int8/uint8"
+    if len(shape_of(a.type)) < 2 or numpy_dtype(element_of(a.type)).itemsize != 1:
+        return f"not packed: A {a.type} is not an 8-bit matrix"
+    a_zero_shape = shape_of(op.operands[3 if is_gemm else 2].type)
+    if a_zero_shape and a_zero_shape[-1] != 1:
+        return "not packed: A's zero point varies along K"
+    if is_gemm and read_int(op.properties.get("trans_a"), 0):
+        return "not packed: gemm with trans_a"
+    trans_b = is_gemm and bool(read_int(op.properties.get("trans_b"), 0))
+    zero_column = _column_vector(zero.array(), array.shape, 0 if trans_b else 1)
+    if zero_column is None:
+        return "not packed: B's zero point varies along K"
+    matrix = array.T if trans_b else array
+    bias = np.zeros(matrix.shape[1], np.int32)
+    if is_gemm:
+        c = _constant_input(op.operands[2], group)
+        c_array = None if c is None else c.array()
+        if c_array is None or c_array.ndim > 2 or (c_array.ndim == 2 and c_array.shape[0] != 1):
+            return "not packed: the bias c is not a constant with one value per column"
+        bias = np.broadcast_to(c_array.reshape(c_array.shape[-1:]), (matrix.shape[1],))
+    return matrix, zero_column, bias
+
+
+def pack_int8_op(op: Operation, group: GroupOp | None) -> Operation | None:
+    """Rewrite ``op`` (``quant.matmul``/``quant.gemm``) as ``quant.packed_matmul``; the new
+    op, or None (with a remark) when ``op`` does not qualify."""
+    found = _int8_operands(op, group)
+    if isinstance(found, str):
+        remark(op, found)
+        return None
+    matrix, zero, bias = found
+    width = INT8_PANEL_VECTORS * int8_lanes()
+    weights = pack_int8_weights(matrix, zero, bias, width)
+    is_gemm = op.name == "quant.gemm"
+    old = [op.operands[i] for i in ((1, 2, 4) if is_gemm else (1, 3))]
+    constants = [_constant_input(v, group) for v in old]
+    weight = constants[0]
+    assert weight is not None
+    panels = _packed_value(op, weight, group, weights.panels)
+    terms = _packed_value(op, weight, group, weights.terms)
+    k, n = matrix.shape
+    props: dict[str, Attribute] = {"columns": int_attr(n), "depth": int_attr(k), "row_sums": int_attr(int(weights.row_sums))}
+    new = Int8PackedMatmulOp.make([op.operands[0], panels, terms, op.operands[3 if is_gemm else 2]], props)
+    _replace(op, new, group, old, constants)
+    remark(new, f"packed int8 B ({k}x{n}) into {-(-n // width)} VNNI panels of {width} columns")
+    return new
+
+
+def _conv_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """``(W, zero point per output channel, bias)`` of a ``quant.conv``, or why not packed."""
+    x, w, b, xz, wz = (_constant_input(v, group) if i in (1, 2, 4) else v for i, v in enumerate(op.operands))
+    if not isinstance(w, ConstantOp) or not isinstance(b, ConstantOp) or not isinstance(wz, ConstantOp):
+        return "not packed: the weight, its zero point or the bias is not a constant"
+    weight = w.array()
+    if weight.ndim != 4 or weight.dtype not in (np.int8, np.uint8) or len(shape_of(x.type)) != 4:  # type: ignore[union-attr]
+        return "not packed: the VNNI conv takes 2-D convolutions of int8/uint8"
+    if numpy_dtype(element_of(x.type)).itemsize != 1 or any(d != 1 for d in shape_of(xz.type)):  # type: ignore[union-attr]
+        return "not packed: the input is not 8-bit with one zero point"
+    try:
+        zero = np.broadcast_to(wz.array(), weight.shape)
+    except ValueError:
+        return "not packed: the weight zero point does not broadcast"
+    per_channel = zero.reshape(weight.shape[0], -1)
+    if not bool(np.all(per_channel == per_channel[:, :1])):
+        return "not packed: the weight zero point varies within an output channel"
+    return weight, per_channel[:, 0], b.array()
+
+
+def pack_int8_conv(op: Operation, group: GroupOp | None) -> Operation | None:
+    """Rewrite a ``quant.conv`` as ``quant.packed_conv`` (weights as packed signed rows)."""
+    found = _conv_operands(op, group)
+    if isinstance(found, str):
+        remark(op, found)
+        return None
+    weight_array, zero, bias = found
+    packed = pack_int8_conv_weights(weight_array, zero, bias)
+    old = [op.operands[i] for i in (1, 2, 4)]
+    constants = [_constant_input(v, group) for v in old]
+    weight = constants[0]
+    assert weight is not None
+    rows = _packed_value(op, weight, group, packed.panels)
+    terms = _packed_value(op, weight, group, packed.terms)
+    props: dict[str, Attribute] = {
+        "kernel_shape": ints_attr(weight_array.shape[2:]),
+        "depth": int_attr(int(np.prod(weight_array.shape[1:]))),
+        "row_sums": int_attr(int(packed.row_sums)),
+    }
+    props.update({k: v for k in ("strides", "pads", "dilations", "group") if (v := op.properties.get(k)) is not None})
+    new = PackedConvOp.make([op.operands[0], rows, terms, op.operands[3]], props)
+    _replace(op, new, group, old, constants)
+    remark(new, f"packed int8 conv weight {weight_array.shape} into {packed.panels.shape[0]} rows of {packed.panels.shape[1]} bytes")
+    return new
+
+
+def _replace(op: Operation, new: Operation, group: GroupOp | None, old: list[SSAValue], constants: list[ConstantOp | None]) -> None:
+    new.attributes.update(op.attributes)
+    new.location = op.location  # profiles and reports name the ONNX node
+    block = op.parent_block()
+    assert block is not None
+    block.insert_op_before(new, op)
+    op.results[0].replace_all_uses_with(new.results[0])
+    op.detach()
+    op.erase()
+    for value, constant in zip(old, constants):
+        if group is not None:
+            _drop_unused_input(group, value)
+        if constant is not None:
+            erase_if_dead(constant.output)
+
+
+def _pack_any(op: Operation, group: GroupOp | None) -> None:
+    if op.name in PACKABLE:
+        pack_op(op, group)
+    elif op.name == "quant.conv":
+        pack_int8_conv(op, group)
+    elif op.name in INT8_PACKABLE:
+        pack_int8_op(op, group)
+
+
 def prepack_block(block: Block) -> None:
     for op in list(block.ops):
         if isinstance(op, GroupOp):
             for inner in list(op.body.block.ops):
-                if inner.name in PACKABLE:
-                    pack_op(inner, op)
-        elif op.name in PACKABLE:
-            pack_op(op, None)
+                _pack_any(inner, op)
+        else:
+            _pack_any(op, None)
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,9 @@ def test_run_profile_lists_every_kernel_with_its_onnx_nodes(run_dynir, tmp_path:
     assert lines[-1].startswith("total ") and "(median of 3), 2 kernels" in lines[-1]
     bad = run_dynir("run", str(path), "--profile", "0")
     assert bad.code == 1 and "--profile needs at least 1 run, got 0" in bad.err
+
+
+def test_run_profile_names_the_node_of_a_prepacked_matmul(run_dynir, model_file: Path) -> None:
+    result = run_dynir("run", str(model_file), "--profile", "2", "--no-fuse")
+    assert result.code == 0, result.err
+    assert any("node 'mm' (MatMul)" in line and "packed" in line for line in result.out.splitlines())

@@ -52,7 +52,9 @@ from dynir.backends.llvm.errors import TranslationError
 from dynir.backends.llvm.math_lowering import emit_math, supported_math_ops
 from dynir.backends.llvm.structural import STRUCTURAL_HANDLERS, MemrefValue, Value
 from dynir.backends.llvm.target import host_target
+from dynir.backends.llvm.vector_math import RECIPROCAL_ESTIMATES
 from dynir.backends.llvm.vector_lowering import VECTOR_HANDLERS, is_float_vector, vector_llvm_type
+from dynir.backends.llvm.vecx_lowering import VECX_HANDLERS
 
 NOALIAS_ATTR = "dynir.noalias"
 """Per-function override of ``TranslateOptions.noalias``: ``{dynir.noalias = false}``."""
@@ -166,6 +168,8 @@ class ModuleTranslator:
         if not _is_exported(op):
             function.linkage = "internal"
         function.attributes.add("nounwind")
+        # llvmlite only accepts enum attributes by name; string attributes go in as-is.
+        set.add(function.attributes, RECIPROCAL_ESTIMATES)
         return function
 
     def _noalias(self, op: func.FuncOp) -> bool:
@@ -235,7 +239,7 @@ class FunctionTranslator:
     # -- dispatch ----------------------------------------------------------------------
 
     def emit_op(self, op: Operation) -> None:
-        handler = STRUCTURAL_HANDLERS.get(type(op)) or VECTOR_HANDLERS.get(type(op))
+        handler = STRUCTURAL_HANDLERS.get(type(op)) or VECTOR_HANDLERS.get(type(op)) or VECX_HANDLERS.get(type(op))
         if handler is not None:
             handler(self, op)
             return

@@ -9,6 +9,10 @@
   ``i32`` (``extsi``, ``extui`` for unsigned storage), its zero point subtracted, and
   the products accumulate with ``muli``/``addi`` in the ``i32`` output (i-k-j order: the
   output's contiguous dim innermost, so LLVM vectorises it).
+- ``quant.packed_matmul`` / ``quant.packed_conv`` (constant weights packed by
+  ``prepack-weights``) run on the VNNI micro-kernel (``dynir.lowering.int8_microkernel``,
+  ``dynir.lowering.int8_conv``), with the fused ``epilogue`` applied to the corrected
+  ``i32`` accumulators; the loop nests above stay for everything else.
 - ``quant.dynamic_quantize`` is one kernel of two passes: a min/max reduction that
   carries both values, then the quantization loop nest.
 
@@ -26,12 +30,26 @@ from xdsl.dialects import math as xmath
 from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, Signedness, f32, f64, i32
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from dynir.dialects.nn.base import read_int
+from dynir.dialects.nn.base import read_int, read_ints
 from dynir.dialects.quant.ops import ConvOp
+from dynir.dialects.quant.packed import PackedConvOp, PackedMatmulOp, is_unsigned
 from dynir.dialects.quant.types import storage_range
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.convolution import plus, times, valid_range
-from dynir.lowering.kernels import lowers
+from dynir.lowering.families.contraction import product
+from dynir.lowering.int8_conv import ConvGeometry, ConvOperands, allocate_conv_scratch
+from dynir.lowering.int8_microkernel import (
+    Int8Gemm,
+    Int8Tile,
+    MatmulOperands,
+    allocate_scratch,
+    emit_int8_panel,
+    int8_lanes,
+    panel_count,
+    widen_zero_point,
+)
+from dynir.lowering.kernels import Epilogue, lowers
+from dynir.lowering.microkernel import flat_index, unflatten
 from dynir.lowering.scalar import LoweringError, scalar
 
 # ----------------------------------------------------------------------------------
@@ -231,6 +249,116 @@ def lower_conv(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list
         o, inner = loops.enter_context(body.loop(hi, lo))
         x_val = centered(inner, x, xz, [n, c, *in_outer, inner.addi(times(inner, o, strides[last]), base)], _operand_element(op, 0))
         _mac(inner, y, [n, m, *out_outer, o], x_val, weight)
+
+
+# ----------------------------------------------------------------------------------
+# Pre-packed int8 contractions: the VNNI micro-kernel.
+
+
+@lowers("quant.packed_matmul")
+def lower_packed_matmul(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], *, epilogue: Epilogue | None = None
+) -> None:
+    """``quant.packed_matmul`` on ``int8_microkernel``: A's leading dims flattened into the
+    rows of one GEMM, its column panels split across threads."""
+    if not isinstance(op, PackedMatmulOp):
+        raise LoweringError(f"expected quant.packed_matmul, got '{op.name}'")
+    a, packed, terms, az = ins
+    (c,) = outs
+    tile = Int8Tile(int8_lanes())
+    if packed.type.get_shape()[2] != tile.cols:  # type: ignore[attr-defined]
+        raise LoweringError(f"'{op.name}' needs VNNI panels of {tile.cols} columns, got {packed.type}")
+    ra, rc = _rank(a), _rank(c)
+    lead = kb.dims(c)[:-1]
+    signed = not is_unsigned(op.lhs.type)  # type: ignore[arg-type]
+    zero = kb.index(0)
+    per_row = any(d != 1 for d in az.type.get_shape())  # type: ignore[attr-defined]
+
+    def a_zero(zkb: KernelBuilder, row: SSAValue) -> SSAValue:
+        at = [*(unflatten(zkb, row, lead) if per_row else [zero] * len(lead)), zero]
+        return widen_zero_point(zkb, zkb.load(az, zkb.broadcast_index(az, at)), signed)
+
+    finish = None
+    if epilogue is not None:
+
+        def finish(fkb: KernelBuilder, value: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
+            return epilogue(fkb, value, [*unflatten(fkb, row, lead), col])
+
+    operands = MatmulOperands(
+        a=a,
+        a_index=lambda akb, row, k: flat_index(ra, row, k, zero),
+        a_signed=signed,
+        a_zero=a_zero,
+        packed=packed,
+        terms=terms,
+        depth=read_int(op.depth),
+        row_sums=bool(read_int(op.row_sums, 1)),
+    )
+    gemm = Int8Gemm(
+        m=product(kb, lead),
+        n=kb.index(read_int(op.columns)),
+        operands=operands,
+        c=c,
+        c_index=lambda ckb, row, col: flat_index(rc, row, col, zero),
+        finish=finish,
+        scratch=allocate_scratch(kb, tile) if epilogue is not None else None,
+    )
+    with kb.parallel_loop(panel_count(kb, gemm.n, tile)) as (p, body):
+        emit_int8_panel(body, gemm, tile, p)
+
+
+@lowers("quant.packed_conv")
+def lower_packed_conv(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], *, epilogue: Epilogue | None = None
+) -> None:
+    """``quant.packed_conv`` as one int8 GEMM per (image, group) (``int8_conv``); images,
+    groups and column panels share the parallel loop."""
+    if not isinstance(op, PackedConvOp):
+        raise LoweringError(f"expected quant.packed_conv, got '{op.name}'")
+    x, rows, terms, xz = ins
+    (y,) = outs
+    tile = Int8Tile(int8_lanes())
+    strides, pads, dilations, group = op.window()
+    kernel = read_ints(op.kernel_shape)
+    depth = read_int(op.depth)
+    geometry = ConvGeometry(
+        channels=depth // (kernel[0] * kernel[1]), kernel=(kernel[0], kernel[1]), strides=strides, pads=pads,
+        dilations=dilations, in_h=kb.dim(x, 2), in_w=kb.dim(x, 3), out_w=kb.dim(y, 3),
+    )
+    row_copy = set(strides) == {1} and (kernel[1] - 1) * dilations[1] == pads[1] + pads[3]
+    padded_depth = rows.type.get_shape()[1]  # type: ignore[attr-defined]
+    scratch, table = allocate_conv_scratch(kb, tile, padded_depth, geometry, row_copy)
+    finish_scratch = allocate_scratch(kb, tile) if epilogue is not None else None
+    per_group_out = rows.type.get_shape()[0] // group  # type: ignore[attr-defined]
+    positions = kb.muli(kb.dim(y, 2), kb.dim(y, 3))
+    panels = panel_count(kb, positions, tile)
+    zero = kb.index(0)
+    with kb.parallel_loop(kb.muli(kb.muli(kb.dim(y, 0), kb.index(group)), panels)) as (iv, body):
+        image_group = body.divsi(iv, panels)
+        n, g = body.divsi(image_group, body.index(group)), body.remsi(image_group, body.index(group))
+        first_out = body.muli(g, body.index(per_group_out))
+        operands = ConvOperands(
+            x=x, image=n, first_in=body.muli(g, body.index(geometry.channels)), first_out=first_out,
+            x_zero=body.load(xz, [zero] * _rank(xz)), signed=not is_unsigned(op.input.type),  # type: ignore[arg-type]
+            rows=rows, terms=terms, geometry=geometry, row_sums=bool(read_int(op.row_sums, 1)),
+            scratch=scratch, table=table, row_copy=row_copy,
+        )
+        finish = None
+        if epilogue is not None:
+
+            def finish(fkb: KernelBuilder, value: SSAValue, m: SSAValue, p: SSAValue) -> SSAValue:
+                return epilogue(fkb, value, [n, fkb.addi(first_out, m), *unflatten(fkb, p, [kb.dim(y, 2), geometry.out_w])])
+
+        gemm = Int8Gemm(
+            m=body.index(per_group_out),
+            n=positions,
+            operands=operands,
+            c=y,
+            c_index=lambda ckb, m, p: [n, ckb.addi(first_out, m), zero, p],
+            finish=finish,
+            scratch=finish_scratch,
+        )
+        emit_int8_panel(body, gemm, tile, body.remsi(iv, panels))
 
 
 # ----------------------------------------------------------------------------------
