@@ -262,12 +262,17 @@ class Executable:
             slots[slot] = array
         seconds: list[float] = []
         shapes_seen: list[Shapes] = []
-        for step in self.steps:
+        plan = self._static_plan or self._plan(arrays)  # None: some step's shapes need values
+        for index, step in enumerate(self.steps):
             start = clock() if clock is not None else 0.0
             inputs = [slots[i] for i in step.inputs]
             try:
-                shapes = [s for s in step.static_shapes if s is not None] if step.shapes is None else (
-                    step.shapes([a.shape for a in inputs]))
+                if plan is not None:
+                    shapes = plan[index]
+                elif step.shapes is None:
+                    shapes = [s for s in step.static_shapes if s is not None]
+                else:
+                    shapes = step.shapes([a.shape for a in inputs])
             except ValueDependentShape:
                 assert step.shapes is not None
                 outs = step.shapes.evaluate(inputs)
