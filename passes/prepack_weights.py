@@ -128,16 +128,7 @@ def pack_op(op: Operation, group: GroupOp | None) -> Operation | None:
     k, n = array.shape
     packed = _packed_value(op, weight, group, pack_panels(array, width))
     new = _packed_op(op, packed, n)
-    new.location = op.location  # profiles and reports name the ONNX node
-    block = op.parent_block()
-    assert block is not None
-    block.insert_op_before(new, op)
-    op.results[0].replace_all_uses_with(new.results[0])
-    op.detach()
-    op.erase()
-    if group is not None:
-        _drop_unused_input(group, b)
-    erase_if_dead(weight.output)
+    _replace(op, new, group, [b], [weight])
     remark(new, f"packed B ({k}x{n}) into {-(-n // width)} panels of {width} columns")
     return new
 
