@@ -118,6 +118,10 @@ def _explain_bad_options(cls: type[ModulePass], spec: ArgSpec) -> str | None:
 def compile_pipeline(*, fuse: bool) -> str:
     """The textual pipeline ``dynir.compile`` runs on an imported ``nn`` module."""
     stages: list[str] = []
+    # Quantized graphs (after ``quantize``, or imported QDQ models) move int8 data:
+    # dequantize/quantize pairs around views, pools, relu and concat fold away before
+    # fusion decides the kernels (a float model has none: the pass does nothing).
+    stages.append("fold-qdq")
     if fuse:
         # The fusion passes form the groups that become one kernel each.
         stages.append(FUSION_PIPELINE)

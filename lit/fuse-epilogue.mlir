@@ -1,5 +1,8 @@
 // RUN: dynir-opt %s --split-input-file -p fuse-epilogue | FileCheck %s
 // RUN: dynir-opt %s --split-input-file -p fuse-epilogue --remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=REMARK
+// RUN: dynir-opt %s --split-input-file -p 'fuse-epilogue{int8-epilogues=always}' | FileCheck %s --check-prefix=INT8
+// RUN: dynir-opt %s --split-input-file -p 'fuse-epilogue{int8-epilogues=always}' --remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=INT8-REMARK
+// RUN: dynir-opt %s --split-input-file -p 'fuse-epilogue{int8-epilogues=never}' --remarks 2>&1 >/dev/null | FileCheck %s --check-prefix=INT8-NEVER
 
 // matmul + bias add + relu, dynamic batch: one epilogue group.
 // CHECK-LABEL: func.func @bias_relu_dynamic_batch
@@ -58,4 +61,68 @@ func.func @broadcasting_consumer(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>, %r: t
   %0 = nn.matmul %x, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
   %1 = nn.add %0, %r : (tensor<4x8xf32>, tensor<3x4x8xf32>) -> tensor<3x4x8xf32>
   func.return %1 : tensor<3x4x8xf32>
+}
+
+// -----
+
+// Static int8: quant.matmul, its dequantization, bias, relu and the next layer's
+// quantization are one group although the element type changes (i32 -> f32 -> i8).
+// INT8-LABEL: func.func @int8_static_chain
+// INT8: %[[G:.+]] = fusion.group ({{.+}}) {kind = "epilogue"} : ({{.+}}) -> (tensor<?x4xi8>)
+// INT8-NEXT: ^bb0
+// INT8-NEXT: quant.matmul
+// INT8-NEXT: quant.dequantize
+// INT8-NEXT: nn.add
+// INT8-NEXT: nn.relu
+// INT8-NEXT: quant.quantize
+// INT8-NEXT: fusion.yield
+// INT8: func.return %[[G]]
+// INT8-NEVER: remark: [fuse-epilogue] no epilogue: int8 epilogues are off (int8-epilogues=never)
+func.func @int8_static_chain(%x: tensor<?x4xui8>, %xz: tensor<ui8>, %s: tensor<4xf32>, %b: tensor<4xf32>, %t: tensor<f32>) -> tensor<?x4xi8> {
+  %w = nn.constant {value = dense<[[1, -2, 3, 4], [5, 6, -7, 8], [9, 10, 11, -12], [13, -14, 15, 16]]> : tensor<4x4xi8>} : tensor<4x4xi8>
+  %wz = nn.constant {value = dense<0> : tensor<i8>} : tensor<i8>
+  %az = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
+  %qz = nn.constant {value = dense<3> : tensor<i8>} : tensor<i8>
+  %acc = quant.matmul %x, %w, %xz, %wz : (tensor<?x4xui8>, tensor<4x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<?x4xi32>
+  %d = quant.dequantize %acc, %s, %az : (tensor<?x4xi32>, tensor<4xf32>, tensor<i32>) -> tensor<?x4xf32>
+  %a = nn.add %d, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+  %r = nn.relu %a : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %q = quant.quantize %r, %t, %qz : (tensor<?x4xf32>, tensor<f32>, tensor<i8>) -> tensor<?x4xi8>
+  func.return %q : tensor<?x4xi8>
+}
+
+// -----
+
+// Dynamic int8: the next layer's dynamic_quantize needs the whole tensor's range, so
+// the epilogue ends before it.
+// INT8-LABEL: func.func @int8_dynamic_stops_at_dynamic_quantize
+// INT8: %[[G:.+]] = fusion.group ({{.+}}) {kind = "epilogue"} : ({{.+}}) -> (tensor<?x4xf32>)
+// INT8-NEXT: ^bb0
+// INT8-NEXT: quant.matmul
+// INT8-NEXT: quant.dequantize
+// INT8-NEXT: nn.relu
+// INT8-NEXT: fusion.yield
+// INT8: quant.dynamic_quantize %[[G]]
+func.func @int8_dynamic_stops_at_dynamic_quantize(%x: tensor<?x4xui8>, %xz: tensor<ui8>, %s: tensor<f32>) -> (tensor<?x4xui8>, tensor<f32>, tensor<ui8>) {
+  %w = nn.constant {value = dense<[[1, -2, 3, 4], [5, 6, -7, 8], [9, 10, 11, -12], [13, -14, 15, 16]]> : tensor<4x4xi8>} : tensor<4x4xi8>
+  %wz = nn.constant {value = dense<0> : tensor<i8>} : tensor<i8>
+  %az = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
+  %acc = quant.matmul %x, %w, %xz, %wz : (tensor<?x4xui8>, tensor<4x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<?x4xi32>
+  %d = quant.dequantize %acc, %s, %az : (tensor<?x4xi32>, tensor<f32>, tensor<i32>) -> tensor<?x4xf32>
+  %r = nn.relu %d : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  %q, %qs, %qz = quant.dynamic_quantize %r : (tensor<?x4xf32>) -> (tensor<?x4xui8>, tensor<f32>, tensor<ui8>)
+  func.return %q, %qs, %qz : tensor<?x4xui8>, tensor<f32>, tensor<ui8>
+}
+
+// -----
+
+// A weight that is not a constant is not packed: the plain int8 loops take no epilogue.
+// INT8-LABEL: func.func @int8_activation_weight
+// INT8-NOT: fusion.group
+// INT8-REMARK: remark: [fuse-epilogue] no epilogue: not packed: B or its zero point is not a constant
+func.func @int8_activation_weight(%x: tensor<2x4xui8>, %w: tensor<4x4xi8>, %xz: tensor<ui8>, %wz: tensor<i8>, %s: tensor<f32>) -> tensor<2x4xf32> {
+  %az = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
+  %acc = quant.matmul %x, %w, %xz, %wz : (tensor<2x4xui8>, tensor<4x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<2x4xi32>
+  %d = quant.dequantize %acc, %s, %az : (tensor<2x4xi32>, tensor<f32>, tensor<i32>) -> tensor<2x4xf32>
+  func.return %d : tensor<2x4xf32>
 }

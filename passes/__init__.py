@@ -28,6 +28,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "lower-to-loops": _lazy("lower_to_loops", "LowerToLoopsPass"),
     "quantize": _lazy("quantize", "QuantizePass"),
     "fold-batchnorm": _lazy("fold_batchnorm", "FoldBatchnormPass"),
+    "fold-qdq": _lazy("fold_qdq", "FoldQdqPass"),
     "fuse-horizontal": _lazy("fuse_horizontal", "FuseHorizontalPass"),
     "fuse-epilogue": _lazy("fuse_epilogue", "FuseEpiloguePass"),
     "fuse-reduction": _lazy("fuse_reduction", "FuseReductionPass"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -164,3 +165,86 @@ def erase_if_dead(value: SSAValue) -> None:
     if isinstance(owner, ConstantOp) and not any(True for _ in owner.output.uses):
         owner.detach()
         owner.erase()
+
+
+# ----------------------------------------------------------------------------------
+# Integer contractions with epilogues: what the kernel builder supports.
+
+QUANT_EPILOGUE_ANCHORS = frozenset({"quant.matmul", "quant.gemm"})
+"""Integer contractions that may anchor an epilogue group whose result type differs
+from the anchor's (the ``i32`` accumulator dequantized, biased, activated, requantized
+before its one store). ``prepack-weights`` turns them into ``quant.packed_matmul``,
+whose lowering takes ``epilogue=``; ``quant.conv`` joins when its int8 kernel does."""
+
+QUANT_EPILOGUE_OPS = frozenset({"quant.dequantize", "quant.quantize", "quant.requantize"})
+"""Conversions an integer contraction's epilogue may apply (besides the float
+elementwise ops: bias add, activation, residual add)."""
+
+_PROBE = """
+func.func @main(%x: tensor<3x8xui8>, %xz: tensor<ui8>, %s: tensor<f32>) -> tensor<3x4xi8> {
+  %w = nn.constant {value = dense<3> : tensor<8x4xi8>} : tensor<8x4xi8>
+  %wz = nn.constant {value = dense<0> : tensor<i8>} : tensor<i8>
+  %az = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
+  %qz = nn.constant {value = dense<1> : tensor<i8>} : tensor<i8>
+  %acc = quant.matmul %x, %w, %xz, %wz : (tensor<3x8xui8>, tensor<8x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<3x4xi32>
+  %d = quant.dequantize %acc, %s, %az : (tensor<3x4xi32>, tensor<f32>, tensor<i32>) -> tensor<3x4xf32>
+  %r = nn.relu %d : (tensor<3x4xf32>) -> tensor<3x4xf32>
+  %q = quant.quantize %r, %s, %qz : (tensor<3x4xf32>, tensor<f32>, tensor<i8>) -> tensor<3x4xi8>
+  func.return %q : tensor<3x4xi8>
+}
+"""
+
+
+@cache
+def retyping_epilogue_lowers() -> bool:
+    """Whether an epilogue group that changes the element type lowers to one kernel:
+    probed once per process by building the kernel of ``quant.matmul -> dequantize ->
+    relu -> quantize`` after ``prepack-weights``, exactly as the compile pipeline would.
+    False until the kernel builder (``dynir.lowering.kernels``) and the int8 lowering
+    both support it; the fusion passes then leave such chains to ``fuse-elementwise``."""
+    from dynir.remarks import collect_remarks
+
+    with collect_remarks():  # the probe's own remarks are not the user's
+        return _probe_lowers()
+
+
+def _probe_lowers() -> bool:
+    from dynir.ir.context import make_context
+    from dynir.ir.text import parse
+    from dynir.lowering.kernels import build_kernel
+    from dynir.passes.prepack_weights import PrepackWeightsPass
+
+    try:
+        module = parse(_PROBE)
+        block = host_blocks(module)[0]
+        chain = [op for op in block.ops if op.name.startswith(("quant.", "nn.relu"))]
+        group = make_group(chain, "epilogue")
+        PrepackWeightsPass().apply(make_context(), module)
+        anchor = next(op for op in group.body.block.ops)
+        if anchor.name == "quant.matmul":  # not packed: the plain loops take no epilogue
+            return False
+        build_kernel(group, "probe")
+    except Exception:  # noqa: BLE001  (any failure means: not supported by this build)
+        return False
+    return True
+
+
+INT8_EPILOGUE_MODES = ("auto", "always", "never")
+"""``auto``: where ``retyping_epilogue_lowers``; ``always``: wherever the weights pack
+(IR tests of the grouping itself); ``never``: integer contractions take no epilogue."""
+
+
+def quant_epilogue_anchor(op: Operation, mode: str = "auto") -> str | None:
+    """Why ``op`` cannot anchor a type-changing epilogue group (None when it can)."""
+    if op.name not in QUANT_EPILOGUE_ANCHORS:
+        return f"'{op.name}' has no int8 kernel that applies an epilogue"
+    if mode == "never":
+        return "int8 epilogues are off (int8-epilogues=never)"
+    if mode == "auto" and not retyping_epilogue_lowers():
+        return "the kernel builder does not lower type-changing epilogues yet"
+    try:
+        from dynir.passes.prepack_weights import int8_operands
+    except ImportError:
+        return "prepack-weights does not pack int8 weights"
+    found = int8_operands(op, None)
+    return found if isinstance(found, str) else None

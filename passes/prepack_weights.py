@@ -150,7 +150,7 @@ def _column_vector(array: np.ndarray, shape: tuple[int, int], columns_axis: int)
     return line if bool(np.all(along == line)) else None
 
 
-def _int8_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+def int8_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
     """``(B as K x N, zero point per column, bias per column)`` or why ``op`` is not packed."""
     is_gemm = op.name == "quant.gemm"
     a, b = op.operands[0], op.operands[1]
@@ -186,7 +186,7 @@ def _int8_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np
 def pack_int8_op(op: Operation, group: GroupOp | None) -> Operation | None:
     """Rewrite ``op`` (``quant.matmul``/``quant.gemm``) as ``quant.packed_matmul``; the new
     op, or None (with a remark) when ``op`` does not qualify."""
-    found = _int8_operands(op, group)
+    found = int8_operands(op, group)
     if isinstance(found, str):
         remark(op, found)
         return None

@@ -13,7 +13,11 @@ Requires: ``nn`` ops with constant (``nn.constant``) weights. Guarantees: every 
 quantizes computes ``(x - x_zp) . w_q`` in ``i32`` (``quant.matmul``/``gemm``/``conv``)
 and dequantizes the accumulator with ``x_scale * w_scale``; float bias is added after.
 Every decision (quantized, kept in float and why) is a remark on the layer; layers are
-named by ``quant.layer`` (the ONNX node name where there is one).
+named by ``quant.layer`` (the ONNX node name where there is one). With ``keep-float``
+(default on) a layer whose int8 form would be slower -- a tiny layer, or a dynamic-mode
+layer whose run-time activation quantization costs more than the int8 compute saves --
+stays in float: the cost model and its thresholds are ``dynir.quantization.cost``; the
+layer records ``quant.decision = "<why>"`` and a remark ``kept in float: <why>``.
 
 Before::
 
@@ -49,6 +53,7 @@ from dynir.dialects.quant import ops as q
 from dynir.dialects.quant.types import UniformQuantizedType, u8
 from dynir.diagnostics import DynirError, format_location
 from dynir.ir.types import element_of, shape_of
+from dynir.quantization.cost import why_float
 from dynir.quantization.params import (
     DECISION,
     LAYER,
@@ -274,6 +279,7 @@ class QuantizePass(ModulePass):
     mode: str = "dynamic"
     per_channel: bool = True
     exclude: tuple[str, ...] = ()
+    keep_float: bool = True
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.mode not in MODES:
@@ -290,6 +296,9 @@ class QuantizePass(ModulePass):
                 remark(layer, f"layer '{layer_name(layer)}' kept in float: excluded by name or op type")
             elif reason is not None:
                 remark(layer, f"layer '{layer_name(layer)}' kept in float: {reason}")
+            elif self.keep_float and (slower := why_float(layer, self.mode)) is not None:
+                layer.attributes[DECISION] = StringAttr(slower)
+                remark(layer, f"layer '{layer_name(layer)}' kept in float: {slower}")
             else:
                 remark(layer, f"layer '{layer_name(layer)}' quantized to int8 ({self.mode}, weights "
                        f"{'per channel' if self.per_channel else 'per tensor'})")

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from dynir.bench.machine import Machine, Peak
 from dynir.diagnostics import DynirError
@@ -22,6 +24,9 @@ DEFAULT_BALANCE = 10.0
 
 MISMATCH_TOLERANCE = 1e-3
 """A row whose max error exceeds this fraction of the largest reference value is flagged."""
+
+INT8_MIN_COSINE = 0.99
+"""An int8 row whose output cosine against the float model falls below this is flagged."""
 
 
 @dataclass
@@ -45,13 +50,29 @@ class BenchResult:
     ort_samples_s: list[float] = field(default_factory=list[float])
     dynir_ms: float | None = None
     ort_ms: float | None = None
+    dynir_cosine: float | None = None
+    """int8 rows: cosine of dynir's int8 outputs against the float model's."""
+    ort_cosine: float | None = None
+    """int8 rows: cosine of onnxruntime's int8 outputs against the float model's."""
+    int8_layers: tuple[int, int] | None = None
+    """int8 rows: (layers dynir quantized, quantizable layers); the rest stayed in float."""
+    float_outputs: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
+    """int8 rows: the float model's outputs (onnxruntime), for the cosines; not saved."""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     @property
+    def int8(self) -> bool:
+        return self.variant.startswith("int8")
+
+    @property
     def mismatch(self) -> bool:
+        """Outputs off: float rows against onnxruntime's, int8 rows against the float model's
+        (two int8 quantizations differ from each other by design)."""
+        if self.int8:
+            return self.dynir_cosine is not None and not self.dynir_cosine >= INT8_MIN_COSINE
         return self.max_scaled_error is not None and not self.max_scaled_error <= MISMATCH_TOLERANCE
 
     @property
@@ -76,7 +97,8 @@ class BenchResult:
         return gbs, "GB/s", (gbs / peak.bandwidth_gbs if peak else None)
 
     def to_json(self, peak: Peak | None) -> dict[str, object]:
-        data = asdict(self)
+        data = asdict(replace(self, float_outputs=None))
+        data.pop("float_outputs")
         data["ratio"] = self.ratio
         data["bound"] = "compute" if self.compute_bound(peak) else "memory"
         for who, ms in (("dynir", self.dynir_ms), ("ort", self.ort_ms)):

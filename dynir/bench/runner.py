@@ -6,6 +6,10 @@ time is ``dynir.compile`` plus the first call, less one median run. *Cold* compi
 an empty kernel cache (a fresh temporary directory); *warm* compiles the same model
 again with that cache filled, as a second process would.
 
+An int8 variant (``int8-dynamic``/``int8-static``, see ``dynir.bench.int8``) quantizes
+the model with both libraries first; the row then times dynir's int8 against
+onnxruntime's int8 and reports each one's output cosine against the float model.
+
 Each step that fails ends the row with its status and the first line of the error; the
 other rows still run::
 
@@ -24,7 +28,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 import onnx
+from xdsl.dialects.builtin import ModuleOp
 
+from dynir.bench.int8 import INT8_VARIANTS, calibration_samples, dynir_int8_module, layer_counts, ort_int8_model, output_cosine
 from dynir.bench.results import BenchResult
 from dynir.bench.suite import BenchCase
 from dynir.bench.timing import TimingPlan, median_ms, time_interleaved
@@ -49,10 +55,19 @@ class StepFailed(Exception):
         self.status = status
 
 
-def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, progress: Progress | None = None) -> BenchResult:
-    """Time ``case`` (see the module doc); never raises for a model that fails."""
+VARIANTS = ("fused", "unfused", *INT8_VARIANTS)
+"""What a row compiles: with or without the fusion passes, or int8 (see ``dynir.bench.int8``)."""
+
+
+def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, variant: str | None = None,
+             progress: Progress | None = None) -> BenchResult:
+    """Time ``case`` (see the module doc); never raises for a model that fails.
+    ``variant`` (default: ``fused``, or ``unfused`` with ``fuse=False``) is one of ``VARIANTS``."""
+    variant = variant or ("fused" if fuse else "unfused")
+    if variant not in VARIANTS:
+        raise DynirError(f"unknown bench variant '{variant}' (variants: {', '.join(VARIANTS)})")
     tell = progress or (lambda _: None)
-    result = BenchResult(case.name, "fused" if fuse else "unfused", case.description)
+    result = BenchResult(case.name, variant, case.description)
     try:
         tell("building")
         model, feeds = case.model(), case.feeds()
@@ -61,13 +76,18 @@ def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, progress
         session = _step("onnxruntime failed", lambda: ort_session(model, settings.threads))
         reference = _step("onnxruntime failed", lambda: session.run(None, feeds))
         result.min_bytes += sum(np.asarray(r).nbytes for r in reference)
+        compilable: onnx.ModelProto | ModuleOp = model
+        if variant in INT8_VARIANTS:
+            compilable, session, reference = _int8_models(case, variant, model, feeds, reference, result, settings, tell)
         with tempfile.TemporaryDirectory(prefix="dynir-bench-cache-") as cache:
             tell("compiling (cold)")
-            compiled, outputs, cold = _compile_and_call(model, feeds, fuse, cache, settings.threads)
+            compiled, outputs, cold = _compile_and_call(compilable, feeds, variant != "unfused", cache, settings.threads)
             tell("compiling (warm)")
-            compiled, _, warm = _compile_and_call(model, feeds, fuse, cache, settings.threads)
+            compiled, _, warm = _compile_and_call(compilable, feeds, variant != "unfused", cache, settings.threads)
         tell("checking")
         result.max_abs_error, result.max_scaled_error = compare(outputs, [np.asarray(r) for r in reference])
+        if result.float_outputs is not None:
+            result.dynir_cosine = output_cosine(outputs, result.float_outputs)
     except StepFailed as failure:
         result.status, result.error = failure.status, str(failure)
         if result.status != "onnxruntime failed":  # onnxruntime's latency still says what dynir must reach
@@ -79,6 +99,24 @@ def run_case(case: BenchCase, settings: Settings, *, fuse: bool = True, progress
     run_s = (result.dynir_ms or 0.0) / 1e3
     result.compile_cold_s, result.compile_warm_s = max(0.0, cold - run_s), max(0.0, warm - run_s)
     return result
+
+
+def _int8_models(case: BenchCase, variant: str, model: onnx.ModelProto, feeds: dict[str, np.ndarray],
+                 float_reference: list[Any], result: BenchResult, settings: Settings,
+                 tell: Progress) -> tuple[ModuleOp, Any, list[Any]]:
+    """(dynir's int8 module, onnxruntime's int8 session, its outputs); records the float
+    outputs, onnxruntime's cosine against them and how many layers dynir made int8."""
+    result.float_outputs = [np.asarray(r) for r in float_reference]
+    samples = calibration_samples(case.samples) if variant == "int8-static" else []
+    tell("quantizing (onnxruntime)")
+    ort_model = _step("onnxruntime failed", lambda: ort_int8_model(model, variant, samples))
+    session = _step("onnxruntime failed", lambda: ort_session(ort_model, settings.threads))
+    reference = _step("onnxruntime failed", lambda: session.run(None, feeds))
+    result.ort_cosine = output_cosine([np.asarray(r) for r in reference], result.float_outputs)
+    tell("quantizing (dynir)")
+    module = _step("quantize failed", lambda: dynir_int8_module(model, variant, samples))
+    result.int8_layers = layer_counts(module)
+    return module, session, reference
 
 
 def _time(result: BenchResult, runners: dict[str, Callable[[], object]], plan: TimingPlan, tell: Progress) -> None:
@@ -128,7 +166,7 @@ def compare(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[flo
     return worst_abs, worst_scaled
 
 
-def _compile_and_call(model: onnx.ModelProto, feeds: dict[str, np.ndarray], fuse: bool,
+def _compile_and_call(model: onnx.ModelProto | ModuleOp, feeds: dict[str, np.ndarray], fuse: bool,
                       cache: str, threads: int) -> tuple[Any, list[np.ndarray], float]:
     """(compiled model, outputs of its first call, seconds of compile + first call);
     dynir runs on ``threads`` threads, as onnxruntime does."""

@@ -38,12 +38,20 @@ class BenchCase:
     make_feeds: Callable[[], dict[str, np.ndarray]]
     dims: Mapping[str, int] = field(default_factory=dict[str, int])
     """Sizes of the symbolic dims for these inputs (FLOP count, labels)."""
+    make_samples: Callable[[int], dict[str, np.ndarray]] | None = None
+    """More inputs like ``feeds()``, by seed (int8 calibration); random ones when None."""
 
     def model(self) -> onnx.ModelProto:
         return _cached_build(self.build)
 
     def feeds(self) -> dict[str, np.ndarray]:
         return self.make_feeds()
+
+    def samples(self, seed: int) -> dict[str, np.ndarray]:
+        """Inputs like ``feeds()`` from ``seed``: the model's own input maker where it has one."""
+        if self.make_samples is not None:
+            return self.make_samples(seed)
+        return random_feeds(self.model(), seed=seed)
 
     def flops(self) -> int:
         """Estimated FLOPs of one run (multiply-adds count 2)."""
@@ -73,12 +81,15 @@ def bundled_case(model: str, *, dims: Mapping[str, int] | None = None, symbolic:
     def build() -> onnx.ModelProto:
         return bind_dims(spec.build(seed=0, **size_options), bound)  # type: ignore[arg-type]
 
+    def make_samples(seed: int) -> dict[str, np.ndarray]:
+        return spec.make_inputs(seed, sizes, **size_options)  # type: ignore[call-arg]
+
     def make_feeds() -> dict[str, np.ndarray]:
-        return spec.make_inputs(INPUT_SEED, sizes, **size_options)  # type: ignore[call-arg]
+        return make_samples(INPUT_SEED)
 
     at = ", ".join(f"{k}={v}" for k, v in sizes.items())
     about = f"{spec.name} with {', '.join(f'{k}={v}' for k, v in size_options.items())}" if size_options else spec.description
-    return BenchCase(label or f"{model}{suffix}", f"{about} ({at})", build, make_feeds, sizes)
+    return BenchCase(label or f"{model}{suffix}", f"{about} ({at})", build, make_feeds, sizes, make_samples)
 
 
 def file_case(path: str, dims: Mapping[str, int]) -> BenchCase:

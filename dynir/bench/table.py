@@ -14,13 +14,33 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dynir.bench.results import MISMATCH_TOLERANCE, BenchResult, BenchRun
+from dynir.bench.results import INT8_MIN_COSINE, MISMATCH_TOLERANCE, BenchResult, BenchRun
 
 HEADERS = ["model", "dynir ms", "ort ms", "dynir/ort", "dynir speed", "% peak dynir/ort", "compile s cold/warm", "max err"]
-RIGHT_ALIGNED = set(HEADERS[1:])
+INT8_HEADER = "cos vs float dynir/ort"
+"""The extra column of a run with int8 rows: each library's int8 output against float."""
+RIGHT_ALIGNED = set(HEADERS[1:]) | {INT8_HEADER}
+
+
+def headers(run: BenchRun) -> list[str]:
+    return HEADERS + [INT8_HEADER] if any(r.int8 for r in run.results) else HEADERS
 
 
 def row_cells(result: BenchResult, run: BenchRun) -> list[str]:
+    cells = _float_cells(result, run)
+    if len(headers(run)) > len(HEADERS):
+        cells.append(_cosines(result))
+    return cells
+
+
+def _cosines(result: BenchResult) -> str:
+    if not result.int8:
+        return "-"
+    cell = " / ".join("-" if c is None else f"{c:.4f}" for c in (result.dynir_cosine, result.ort_cosine))
+    return cell + (" !" if result.mismatch else "")
+
+
+def _float_cells(result: BenchResult, run: BenchRun) -> list[str]:
     label = result.model if result.variant == "fused" else f"{result.model} ({result.variant})"
     if not result.ok:
         return [label, result.status, _ms(result.ort_ms), "-", "-", "-", _compile(result), "-"]
@@ -30,7 +50,7 @@ def row_cells(result: BenchResult, run: BenchRun) -> list[str]:
     if speed is not None and ort_speed is not None and speed[2] is not None and ort_speed[2] is not None:
         shares = f"{speed[2]:.0%} / {ort_speed[2]:.0%}"
     error = "-" if result.max_abs_error is None else f"{result.max_abs_error:.1e}"
-    if result.mismatch:
+    if result.mismatch and not result.int8:
         error += " !"
     return [
         label,
@@ -57,9 +77,28 @@ def footnotes(run: BenchRun) -> list[str]:
         )
         notes += run.peak.notes
     notes += run.notes
-    if any(r.mismatch for r in run.results):
+    if any(r.mismatch and not r.int8 for r in run.results):
         notes.append(f"!: max error above {MISMATCH_TOLERANCE:g} x the largest onnxruntime output value")
+    notes += _int8_notes(run)
     notes += [f"{r.model}: {r.status}: {r.error}" for r in run.results if not r.ok]
+    return notes
+
+
+def _int8_notes(run: BenchRun) -> list[str]:
+    rows = [r for r in run.results if r.int8]
+    if not rows:
+        return []
+    notes = [
+        "int8 rows: dynir's int8 (int8-dynamic: quantize{mode=dynamic}; int8-static: 16 calibration samples, "
+        "seeds 100-115) against onnxruntime's quantize_dynamic / quantize_static (QDQ, per channel, same samples); "
+        f"max err is against onnxruntime's int8, '{INT8_HEADER}' is each library's output cosine against the "
+        f"float model (! below {INT8_MIN_COSINE:g})",
+    ]
+    for r in rows:
+        if r.int8_layers is not None:
+            done, total = r.int8_layers
+            kept = f" ({total - done} kept in float: int8 would be slower or is unsupported)" if done < total else ""
+            notes.append(f"{r.model} ({r.variant}): dynir quantized {done} of {total} layers{kept}")
     return notes
 
 
@@ -76,7 +115,7 @@ def make_console() -> Console:
 def print_table(run: BenchRun, console: Console | None = None, title: str = "dynir vs onnxruntime") -> None:
     console = console or Console()
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for header in HEADERS:
+    for header in headers(run):
         table.add_column(header, justify="right" if header in RIGHT_ALIGNED else "left", no_wrap=header == "model")
     for result in run.results:
         cells = row_cells(result, run)
@@ -88,8 +127,9 @@ def print_table(run: BenchRun, console: Console | None = None, title: str = "dyn
 
 
 def markdown_table(run: BenchRun) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |",
-             "|" + "|".join("---:" if h in RIGHT_ALIGNED else "---" for h in HEADERS) + "|"]
+    columns = headers(run)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join("---:" if h in RIGHT_ALIGNED else "---" for h in columns) + "|"]
     for result in run.results:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row_cells(result, run)) + " |")
     return "\n".join(lines) + "\n"

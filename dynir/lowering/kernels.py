@@ -78,6 +78,13 @@ def has_lowering(name: str) -> bool:
     return name in _LOWERINGS
 
 
+RETYPING_EPILOGUE_ANCHORS = frozenset({"quant.packed_matmul", "quant.packed_conv"})
+"""Anchors whose lowering keeps its accumulators apart from the output and stores only the
+epilogue's value, so the epilogue may change the element type (an ``i32`` accumulator
+dequantized to ``f32`` or requantized to ``i8``). The float micro-kernel accumulates in
+its output buffer across k blocks: its epilogues keep the type."""
+
+
 def accepts_epilogue(name: str) -> bool:
     """Whether the lowering of ``name`` applies an epilogue itself (at its final store)."""
     _load_families()
@@ -176,7 +183,9 @@ def _epilogue_kernel(
     if len(anchor.results) != 1 or len(outs) != 1:
         raise LoweringError(f"an epilogue group needs one '{anchor.name}' result and one output")
     produced = anchor.results[0]
-    if _tensor(produced.type) != _tensor(result.type):
+    same_shape = _tensor(produced.type).get_shape() == _tensor(result.type).get_shape()
+    retypes = anchor.name in RETYPING_EPILOGUE_ANCHORS and same_shape
+    if _tensor(produced.type) != _tensor(result.type) and not retypes:
         raise LoweringError(f"an epilogue must keep the type of '{anchor.name}' ({produced.type}), got {result.type}")
     values = GroupValues(kb, buffers, {result: outs[0], produced: outs[0]})
     values.prepare(group.body.block)

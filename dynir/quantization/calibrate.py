@@ -3,13 +3,15 @@
     cm = dynir.quantize("model.onnx", samples, method="minmax", per_channel=True)
     cm = dynir.quantize(model, samples, exclude=["fc_out"], budget=0.999)
 
-1. import the model (``nn``); name its layers (``quant.layer``);
+1. import the model (``nn``); fold batch_norm into its conv/gemm (``fold-batchnorm``,
+   so the folded weights are the ones quantized); name its layers (``quant.layer``);
 2. run the float model on every sample in the interpreter, watching each layer's input,
    and record its range on the IR (``quant.input_range``);
 3. with ``budget=`` (a minimum output cosine, or ``"sqnr:30"`` dB): if quantizing every
    layer misses it, keep the layers whose quantization alone hurts most in float until
    it is met; each such layer records ``quant.decision`` and a remark says why;
-4. ``quantize{mode=static}``, then ``dynir.compile`` with ``compile_options``.
+4. ``quantize{mode=static}`` (layers that int8 would make slower stay in float, see
+   ``dynir.quantization.cost``), then ``dynir.compile`` with ``compile_options``.
 """
 
 from __future__ import annotations
@@ -83,11 +85,17 @@ def calibrate_module(
     per_channel: bool = True,
     exclude: Sequence[str] = (),
     budget: float | str | None = None,
+    keep_float: bool = True,
 ) -> ModuleOp:
-    """The quantized ``nn`` module (``module`` is not changed): see the module doc."""
+    """The quantized ``nn`` module (``module`` is not changed): see the module doc.
+    ``keep_float=False`` quantizes even the layers the cost model would keep in float
+    (``dynir.quantization.cost``)."""
+    from dynir.passes.fold_batchnorm import FoldBatchnormPass
     from dynir.passes.quantize import QuantizePass, candidates
 
     module = module.clone()
+    with in_pass("fold-batchnorm"):  # quantize the folded conv weights, not conv + float batch_norm
+        FoldBatchnormPass().apply(make_context(), module)
     names = input_names(module)
     samples = [sample_arrays(s, names) for s in track(list(calibration_data), "calibrating")]
     if not samples:
@@ -102,16 +110,18 @@ def calibrate_module(
         set_input_range(op, lo, hi)
     with in_pass("quantize"):
         if budget is not None:
-            keep_within_budget(module, samples[: min(len(samples), 4)], Budget.parse(budget), per_channel, tuple(exclude))
-        QuantizePass(mode="static", per_channel=per_channel, exclude=tuple(exclude)).apply(make_context(), module)
+            keep_within_budget(module, samples[: min(len(samples), 4)], Budget.parse(budget), per_channel,
+                               tuple(exclude), keep_float)
+        QuantizePass(mode="static", per_channel=per_channel, exclude=tuple(exclude),
+                     keep_float=keep_float).apply(make_context(), module)
     return module
 
 
-def _quantized(module: ModuleOp, per_channel: bool, exclude: tuple[str, ...]) -> ModuleOp:
+def _quantized(module: ModuleOp, per_channel: bool, exclude: tuple[str, ...], keep_float: bool) -> ModuleOp:
     from dynir.passes.quantize import QuantizePass
 
     clone = module.clone()
-    QuantizePass(mode="static", per_channel=per_channel, exclude=exclude).apply(make_context(), clone)
+    QuantizePass(mode="static", per_channel=per_channel, exclude=exclude, keep_float=keep_float).apply(make_context(), clone)
     return clone
 
 
@@ -123,14 +133,15 @@ def _outputs(module: ModuleOp, samples: Sequence[list[np.ndarray]]) -> list[np.n
 
 
 def keep_within_budget(
-    module: ModuleOp, samples: Sequence[list[np.ndarray]], budget: Budget, per_channel: bool, exclude: tuple[str, ...]
+    module: ModuleOp, samples: Sequence[list[np.ndarray]], budget: Budget, per_channel: bool, exclude: tuple[str, ...],
+    keep_float: bool = True,
 ) -> list[str]:
     """Mark the fewest most-damaging layers ``quant.decision`` so the quantized model
     meets ``budget``; returns their names (greedy by each layer's damage alone)."""
     from dynir.passes.quantize import candidates, why_not
 
     reference = _outputs(module, samples)
-    score = budget.score(reference, _outputs(_quantized(module, per_channel, exclude), samples))
+    score = budget.score(reference, _outputs(_quantized(module, per_channel, exclude, keep_float), samples))
     if budget.met(score):
         return []
     layers = [op for op in candidates(module) if why_not(op) is None]
@@ -138,11 +149,11 @@ def keep_within_budget(
     damage: list[tuple[float, str]] = []
     for name in names:
         others = tuple(n for n in names if n != name) + exclude
-        damage.append((budget.score(reference, _outputs(_quantized(module, per_channel, others), samples)), name))
+        damage.append((budget.score(reference, _outputs(_quantized(module, per_channel, others, keep_float), samples)), name))
     kept: list[str] = []
     for _, name in sorted(damage):
         kept.append(name)
-        score = budget.score(reference, _outputs(_quantized(module, per_channel, exclude + tuple(kept)), samples))
+        score = budget.score(reference, _outputs(_quantized(module, per_channel, exclude + tuple(kept), keep_float), samples))
         if budget.met(score):
             break
     for op in layers:
@@ -161,13 +172,16 @@ def quantize(
     *,
     exclude: Sequence[str] = (),
     budget: float | str | None = None,
+    keep_float: bool = True,
     **compile_options: Any,
 ) -> CompiledModel:
-    """Calibrate ``model`` on ``calibration_data``, quantize it statically and compile it."""
+    """Calibrate ``model`` on ``calibration_data``, quantize it statically and compile it.
+    Layers that int8 would make slower stay in float unless ``keep_float=False``."""
     from dynir.compiler import compile as compile_model
     from dynir.compiler import to_module
 
     quantized = calibrate_module(
-        to_module(model), calibration_data, method=method, per_channel=per_channel, exclude=exclude, budget=budget
+        to_module(model), calibration_data, method=method, per_channel=per_channel, exclude=exclude, budget=budget,
+        keep_float=keep_float,
     )
     return compile_model(quantized, **compile_options)

@@ -74,9 +74,13 @@ def layer_report(float_module: ModuleOp, quantized: ModuleOp, samples: Sequence[
 
 
 def format_table(stats: Sequence[LayerStats]) -> str:
+    """The per-layer table; layers kept in float say why below it."""
     width = max([len("layer"), *(len(s.layer) for s in stats)])
     lines = [f"{'layer':<{width}}  {'kind':<6} {'SQNR dB':>8} {'cosine':>10} {'max |err|':>10}"]
+    reasons: list[str] = []
     for s in stats:
         kind = s.kind if len(s.kind) <= 6 else "float"
         lines.append(f"{s.layer:<{width}}  {kind:<6} {s.sqnr_db:>8.2f} {s.cosine:>10.6f} {s.max_error:>10.3e}")
-    return "\n".join(lines)
+        if s.kind.startswith("float (") and s.kind.endswith(")"):
+            reasons.append(f"{s.layer}: kept in float: {s.kind[len('float ('):-1]}")
+    return "\n".join(lines + reasons)

@@ -42,7 +42,7 @@ def samples(n: int, rows: int = 4) -> list[list[np.ndarray]]:
 
 def test_dynamic_mode_needs_no_calibration_and_compiles_bit_exact() -> None:
     module = dynir.parse(two_layers())
-    QuantizePass().apply(make_context(), module)
+    QuantizePass(keep_float=False).apply(make_context(), module)
     names = [op.name for op in module.walk()]
     assert "nn.matmul" not in names and names.count("quant.matmul") == 2
     x = samples(1, rows=5)[0]
@@ -53,18 +53,18 @@ def test_dynamic_mode_needs_no_calibration_and_compiles_bit_exact() -> None:
 def test_static_mode_without_range_names_the_layer() -> None:
     module = dynir.parse(two_layers())
     with pytest.raises(DynirError, match=r"'nn.matmul' layer 'matmul_0' has no calibrated range"):
-        QuantizePass(mode="static").apply(make_context(), module)
+        QuantizePass(mode="static", keep_float=False).apply(make_context(), module)
 
 
 def test_exclusion_by_name_and_op_type_is_a_remark() -> None:
     module = dynir.parse(two_layers())
     with collect_remarks() as remarks:
-        QuantizePass(exclude=("matmul_1",)).apply(make_context(), module)
+        QuantizePass(exclude=("matmul_1",), keep_float=False).apply(make_context(), module)
     messages = [r.message for r in remarks]
     assert "layer 'matmul_1' kept in float: excluded by name or op type" in messages
     assert "layer 'matmul_0' quantized to int8 (dynamic, weights per channel)" in messages
     module = dynir.parse(two_layers())
-    QuantizePass(exclude=("matmul",)).apply(make_context(), module)
+    QuantizePass(exclude=("matmul",), keep_float=False).apply(make_context(), module)
     assert not any(op.name.startswith("quant.") for op in module.walk())
 
 
@@ -80,7 +80,7 @@ def test_weight_only_matches_float_with_rounded_weights() -> None:
 @pytest.mark.parametrize("method", ["minmax", "percentile", "entropy"])
 def test_calibration_records_ranges(method: str) -> None:
     data = samples(4)
-    module = calibrate_module(dynir.parse(two_layers()), data, method=method)
+    module = calibrate_module(dynir.parse(two_layers()), data, method=method, keep_float=False)
     quantizes = [op for op in module.walk() if op.name == "quant.quantize"]
     assert len(quantizes) == 2
     lo = min(float(s[0].min()) for s in data)
@@ -98,14 +98,14 @@ def test_budget_keeps_the_most_damaging_layer_in_float() -> None:
     float_module = dynir.parse(text)
 
     def score(exclude: tuple[str, ...]) -> float:
-        quantized = calibrate_module(float_module, data, per_channel=False, exclude=exclude)
+        quantized = calibrate_module(float_module, data, per_channel=False, exclude=exclude, keep_float=False)
         return min(cosine(dynir.interpret(float_module, *s)[0], dynir.interpret(quantized, *s)[0]) for s in data)
 
     all_int8, first_in_float = score(()), score(("matmul_0",))
     assert all_int8 < first_in_float
     budget = (all_int8 + first_in_float) / 2  # met once the outlier layer stays in float
     with collect_remarks() as remarks:
-        mixed = calibrate_module(float_module, data, per_channel=False, budget=budget)
+        mixed = calibrate_module(float_module, data, per_channel=False, budget=budget, keep_float=False)
     kept = [op for op in mixed.walk() if isinstance(op.attributes.get(DECISION), StringAttr)]
     assert [op.name for op in kept] == ["nn.matmul"]
     assert any("kept in float: budget: cosine >=" in r.message and "matmul_0" in r.message for r in remarks)
@@ -129,7 +129,7 @@ def test_dynir_quantize_takes_named_samples_and_returns_a_compiled_model() -> No
 def test_static_accuracy_with_16_calibration_samples(name: str, least: float) -> None:
     spec = MODELS[name]
     float_module = dynir.import_onnx(spec.build(seed=0))
-    quantized = calibrate_module(float_module, [spec.inputs(seed=100 + i) for i in range(16)])
+    quantized = calibrate_module(float_module, [spec.inputs(seed=100 + i) for i in range(16)], keep_float=False)
     assert any(op.name == "quant.quantize" for op in quantized.walk())
     feeds = list(spec.inputs(seed=1).values())
     want, got = dynir.interpret(float_module, *feeds), dynir.interpret(quantized, *feeds)

@@ -4,6 +4,7 @@
     $ dynir bench --suite tiny --runs 5          # small versions, seconds in all
     $ dynir bench model.onnx --dim batch=8       # your own model, random inputs
     $ dynir bench --peak --json out.json         # also measure the machine's limits
+    $ dynir bench --variant int8-static          # int8 vs onnxruntime's quantize_static
     $ dynir bench --markdown docs/performance.md # rewrite the docs table
 
 Prints one row per model (see ``dynir.bench.table``); exits 1 when a model fails to
@@ -17,7 +18,7 @@ import shlex
 
 from dynir.bench.machine import measure_peak, this_machine, versions
 from dynir.bench.results import BenchRun
-from dynir.bench.runner import Settings, run_case
+from dynir.bench.runner import VARIANTS, Settings, run_case
 from dynir.bench.suite import SUITES, BenchCase, file_case, suite_cases
 from dynir.bench.table import make_console, markdown_page, print_table
 from dynir.bench.timing import TimingPlan
@@ -27,7 +28,6 @@ from dynir.diagnostics import DynirError
 NAME = "bench"
 HELP = "time compiled models against onnxruntime and print a table"
 
-VARIANTS = ("fused", "unfused")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only the suite rows with this name (repeatable)")
     parser.add_argument("--variant", action="append", choices=VARIANTS, metavar="VARIANT",
-                        help="compile with the fusion passes ('fused', default) and/or without ('unfused'); repeatable")
+                        help="compile with the fusion passes ('fused', default), without ('unfused'), or int8 next to "
+                             "onnxruntime's own int8 ('int8-dynamic', 'int8-static': 16 calibration samples); repeatable")
     parser.add_argument("--threads", type=_positive, default=1, help="threads for dynir and onnxruntime (default 1)")
     parser.add_argument("--runs", type=_positive, default=10, help="timed calls per library and model (default 10)")
     parser.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                 def tell(what: str, label: str = label) -> None:
                     bar.label(f"{label}: {what}")
 
-                bench.results.append(run_case(case, settings, fuse=variant == "fused", progress=tell))
+                bench.results.append(run_case(case, settings, variant=variant, progress=tell))
                 bar.step(label)
     print_table(bench, console)
     if args.json:
