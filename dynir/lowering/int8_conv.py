@@ -10,14 +10,22 @@ padding, zeros past K)::
 
     scratch[k4, j, q] = X_col'[4 k4 + q, first_col + j]
 
-How the scratch is filled:
+How the scratch is filled (X_col row ``(c, kh, kw)`` over 16 consecutive positions is
+always one masked 16-byte load, then 4 rows are interleaved by two shuffles into one
+64-byte store):
 - *row copy*, when every stride is 1 and the output row is as wide as the input row
-  (1x1 convs, "same"-padded 3x3 ...): X_col row ``(c, kh, kw)`` over 16 positions is
-  16 consecutive input bytes shifted by ``(kh - pad) * W + (kw - pad)``: one load
-  (masked to the input plane), blended with the zero point where a per-panel byte
-  table says the lane is padding, then 4 rows interleaved by two shuffles into one
-  64-byte store;
-- *element copy* otherwise (strided windows): one byte at a time.
+  (1x1 convs, "same"-padded 3x3 ...): the 16 bytes are consecutive input bytes shifted
+  by ``(kh - pad) * W + (kw - pad)``, the load masked to the input plane and blended
+  with the zero point where a per-panel byte table says the lane is padding;
+- *phase planes* otherwise (strides, dilations, "valid" windows, the 7x7 stride-2 stem):
+  once per (image, group) and thread the input is repacked into one plane per
+  ``(c, kw, ih % stride)``, ``OW`` bytes a row, padding stored as the zero point::
+
+      planes[(c * KW + kw) * SH + by, r * OW + ow] = x[c, r * SH + by, ow * SW + kw * DW - pad_left]
+
+  so tap ``(c, kh, kw)`` at output ``(oh, ow)`` is byte ``(oh + ay) * OW + ow`` of plane
+  ``(c, kw, by)`` with ``kh * DH - pad_top = ay * SH + by``: consecutive positions read
+  consecutive bytes, rows outside the plane are masked to the zero point. No table.
 Each column's sum of X_col' is needed only with non-zero weight zero points: a dot4 of
 the scratch with ones.
 """
@@ -27,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DenseArrayBase, IndexType, VectorType, i1, i8, i32, i64
+from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseArrayBase, VectorType, i1, i8, i32, i64
 from xdsl.ir import SSAValue
 
 from dynir.dialects.quant.packed import DOT_GROUP
@@ -63,13 +71,68 @@ class ConvGeometry:
 
 def allocate_conv_scratch(
     kb: KernelBuilder, tile: Int8Tile, padded_depth: int, geometry: ConvGeometry, row_copy: bool
-) -> tuple[SSAValue, SSAValue]:
-    """The X_col panel scratch and, once per kernel call, the row copy's per-tap lane
-    table (bytes) or the element copy's window origins (row 0: ih0, row 1: iw0)."""
+) -> tuple[SSAValue, SSAValue | None]:
+    """The X_col panel scratch and, for the row copy, its per-tap lane table (bytes), once
+    per kernel call at the kernel's top level."""
     scratch = kb.add(memref.AllocaOp.get(i8, 64, [padded_depth // DOT_GROUP, tile.cols, DOT_GROUP]))
     if row_copy:
         return scratch, kb.add(memref.AllocaOp.get(i8, 64, [geometry.taps, tile.cols]))
-    return scratch, kb.add(memref.AllocaOp.get(IndexType(), 64, [2, tile.cols]))
+    return scratch, None
+
+
+def allocate_phase_planes(kb: KernelBuilder, geometry: ConvGeometry) -> SSAValue:
+    """The phase planes of one (image, group) (see the module doc) on the heap, once per
+    kernel call (so once per thread); free them with ``memref.dealloc`` after the loop."""
+    g = geometry
+    rows = g.channels * g.kernel[1] * g.strides[0]
+    plane = kb.muli(phase_rows(kb, g), g.out_w)
+    return kb.add(memref.AllocOp.get(i8, 64, [rows, DYNAMIC_INDEX], [plane]))
+
+
+def phase_rows(kb: KernelBuilder, geometry: ConvGeometry) -> SSAValue:
+    """Rows of one phase plane: ``ceil(H / SH)``."""
+    return kb.add(arith.CeilDivSIOp(geometry.in_h, kb.index(geometry.strides[0])))
+
+
+def fill_phase_planes(
+    kb: KernelBuilder, x: SSAValue, image: SSAValue, first_in: SSAValue, x_zero: SSAValue, geometry: ConvGeometry,
+    planes: SSAValue,
+) -> None:
+    """Repack channels ``first_in ...`` of image ``image`` into ``planes``; each row is three
+    runs (left padding, input bytes ``stride`` apart, right padding)."""
+    g = geometry
+    (sh, sw), dw = g.strides[:2], g.dilations[1]
+    rows = phase_rows(kb, g)
+    with kb.loop(kb.index(g.channels)) as (c, per_channel):
+        channel = per_channel.addi(first_in, c)
+        with per_channel.loop(per_channel.index(g.kernel[1])) as (kw, per_tap):
+            offset = per_tap.subi(per_tap.muli(kw, per_tap.index(dw)), per_tap.index(g.pads[1]))
+            first = _clamp(per_tap, per_tap.add(arith.CeilDivSIOp(per_tap.subi(per_tap.index(0), offset), per_tap.index(sw))), g.out_w)
+            end = _clamp(per_tap, per_tap.add(arith.CeilDivSIOp(per_tap.subi(g.in_w, offset), per_tap.index(sw))), g.out_w)
+            end = per_tap.add(arith.MaxSIOp(first, end))
+            with per_tap.loop(per_tap.index(sh)) as (by, phase):
+                plane = phase.addi(phase.muli(phase.addi(phase.muli(c, phase.index(g.kernel[1])), kw), phase.index(sh)), by)
+                inside = _clamp(phase, phase.add(arith.CeilDivSIOp(phase.subi(g.in_h, by), phase.index(sh))), rows)
+                with phase.loop(inside) as (r, row):
+                    ih = row.addi(row.muli(r, row.index(sh)), by)
+                    base = row.muli(r, g.out_w)
+                    _fill(row, planes, plane, base, row.index(0), first, x_zero)
+                    with row.loop(end, first) as (ow, copy):
+                        iw = copy.addi(copy.muli(ow, copy.index(sw)), offset)
+                        copy.store(copy.load(x, [image, channel, ih, iw]), planes, [plane, copy.addi(base, ow)])
+                    _fill(row, planes, plane, base, end, g.out_w, x_zero)
+                with phase.loop(rows, inside) as (r, row):
+                    _fill(row, planes, plane, row.muli(r, g.out_w), row.index(0), g.out_w, x_zero)
+
+
+def _clamp(kb: KernelBuilder, value: SSAValue, upper: SSAValue) -> SSAValue:
+    """``value`` clamped to ``[0, upper]``."""
+    return kb.add(arith.MinSIOp(kb.add(arith.MaxSIOp(value, kb.index(0))), upper))
+
+
+def _fill(kb: KernelBuilder, planes: SSAValue, plane: SSAValue, base: SSAValue, first: SSAValue, end: SSAValue, byte: SSAValue) -> None:
+    with kb.loop(end, first) as (ow, body):
+        body.store(byte, planes, [plane, body.addi(base, ow)])
 
 
 @dataclass(frozen=True)
@@ -88,8 +151,10 @@ class ConvOperands:
     geometry: ConvGeometry
     row_sums: bool
     scratch: SSAValue
-    table: SSAValue
-    row_copy: bool
+    table: SSAValue | None
+    """The row copy's per-tap lane table; None with phase planes."""
+    planes: SSAValue | None
+    """The phase planes (filled by the caller); None for the row copy."""
     broadcast_unsigned: bool = False
     tail: int = 0
 
@@ -123,11 +188,9 @@ class ConvOperands:
     # -- the scratch ---------------------------------------------------------------
 
     def begin(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        if self.row_copy:
-            self._fill_table(kb, tile, panel)
-            self._copy_rows(kb, tile, panel)
-        else:
-            self._copy_elements(kb, tile, panel)
+        if self.table is not None:
+            self._fill_table(kb, tile, panel, self.table)
+        self._copy_rows(kb, tile, panel)
         if self.row_sums:
             self._column_sums(kb, tile, panel)
 
@@ -149,17 +212,18 @@ class ConvOperands:
         inside = kb.add(arith.AndIOp(kb.cmpi(ih, g.in_h, "ult"), kb.cmpi(iw, g.in_w, "ult")))
         return inside, ih, iw
 
-    def _fill_table(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
+    def _fill_table(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel, table: SSAValue) -> None:
         """``table[tap, j]``: whether column ``j``'s input under ``tap`` lies in the input."""
         with kb.loop(kb.index(self.geometry.taps)) as (tap, taps):
             with taps.loop(taps.index(tile.cols)) as (j, body):
                 position = body.addi(panel.first_col, j)
                 inside, _, _ = self._source(body, position, tap)
                 inside = body.add(arith.AndIOp(inside, body.cmpi(j, panel.left, "slt")))
-                body.store(body.select(inside, body.int_const(-1, i8), body.int_const(0, i8)), self.table, [tap, j])
+                body.store(body.select(inside, body.int_const(-1, i8), body.int_const(0, i8)), table, [tap, j])
 
     def _copy_rows(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        """The row copy; ``(c, kh, kw)`` of k walks like an odometer (no divisions)."""
+        """The scratch, 4 X_col rows at a time; ``(c, kh, kw)`` of k walks like an odometer
+        (no divisions)."""
         g = self.geometry
         lanes = tile.lanes
         row_type = VectorType(i8, [lanes])
@@ -167,25 +231,19 @@ class ConvOperands:
         zeros = splat(kb, kb.int_const(0, i8), row_type)
         flip = splat(kb, kb.int_const(-128, i8), row_type)
         ones = splat(kb, kb.int_const(-1, i8), row_type)
-        plane = kb.muli(g.in_h, g.in_w)
         start = [kb.index(0)] * 3
         with kb.reduction_loop(kb.index(self.groups), start) as (k4, carried, body, next_):
             rows: list[list[SSAValue]] = [[] for _ in range(tile.vectors)]
             state = list(carried)
             for q in range(DOT_GROUP):
                 real = body.cmpi(body.addi(body.muli(k4, body.index(DOT_GROUP)), body.index(q)), body.index(g.depth), "slt")
-                c, kh, kw = state
-                channel = body.addi(self.first_in, body.add(arith.MinSIOp(c, body.index(g.channels - 1))))
-                dy = body.subi(body.muli(kh, body.index(g.dilations[0])), body.index(g.pads[0]))
-                dx = body.subi(body.muli(kw, body.index(g.dilations[1])), body.index(g.pads[1]))
-                shift = body.addi(body.muli(dy, g.in_w), dx)
-                tap = body.add(arith.MinSIOp(body.addi(body.muli(kh, body.index(g.kernel[1])), kw), body.index(g.taps - 1)))
+                source, plane, shift, keep = self._row_source(body, state)
                 for v in range(tile.vectors):
                     col = body.addi(body.addi(panel.first_col, body.index(v * lanes)), shift)
-                    keep = body.add(vector.LoadOp(self.table, [tap, body.index(v * lanes)], row_type))
-                    index = [self.image, channel, body.index(0), col]
-                    loaded = body.add(vector.MaskedLoadOp(self.x, index, _in_plane(body, col, plane, lanes), zero_point))
-                    row = _blend(body, keep, loaded, zero_point, ones)
+                    mask = _in_plane(body, col, plane, lanes)
+                    row = body.add(vector.MaskedLoadOp(source[0], [*source[1:], col], mask, zero_point))
+                    if keep is not None:
+                        row = _blend(body, body.add(vector.LoadOp(keep[0], [keep[1], body.index(v * lanes)], row_type)), row, zero_point, ones)
                     if self.signed:
                         row = body.add(arith.XOrIOp(row, flip))
                     rows[v].append(body.select(real, row, zeros))
@@ -196,6 +254,30 @@ class ConvOperands:
                 body.add(vector.StoreOp(packed, self.scratch, [k4, body.index(v * lanes), body.index(0)]))
             next_ += state
 
+    def _row_source(
+        self, kb: KernelBuilder, state: list[SSAValue]
+    ) -> tuple[list[SSAValue], SSAValue, SSAValue, tuple[SSAValue, SSAValue] | None]:
+        """Where X_col row ``(c, kh, kw)`` lies: (buffer and the indices before the last
+        one, the size of the plane it is read from, the shift of the position within it,
+        the lane table and its row for the row copy)."""
+        g = self.geometry
+        c, kh, kw = state
+        c = kb.add(arith.MinSIOp(c, kb.index(g.channels - 1)))  # past K (the zero tail): any row
+        if self.planes is None:
+            assert self.table is not None
+            dy = kb.subi(kb.muli(kh, kb.index(g.dilations[0])), kb.index(g.pads[0]))
+            dx = kb.subi(kb.muli(kw, kb.index(g.dilations[1])), kb.index(g.pads[1]))
+            tap = kb.add(arith.MinSIOp(kb.addi(kb.muli(kh, kb.index(g.kernel[1])), kw), kb.index(g.taps - 1)))
+            source = [self.x, self.image, kb.addi(self.first_in, c), kb.index(0)]
+            return source, kb.muli(g.in_h, g.in_w), kb.addi(kb.muli(dy, g.in_w), dx), (self.table, tap)
+        sh = g.strides[0]
+        lift = -(-g.pads[0] // sh)  # kh * DH - pad_top + SH * lift >= 0
+        above = kb.addi(kb.muli(kh, kb.index(g.dilations[0])), kb.index(sh * lift - g.pads[0]))
+        ay = kb.subi(kb.divsi(above, kb.index(sh)), kb.index(lift))
+        by = kb.remsi(above, kb.index(sh))
+        plane = kb.addi(kb.muli(kb.addi(kb.muli(c, kb.index(g.kernel[1])), kw), kb.index(sh)), by)
+        return [self.planes, plane], kb.dim(self.planes, 1), kb.muli(ay, g.out_w), None
+
     def _advance(self, kb: KernelBuilder, state: list[SSAValue]) -> list[SSAValue]:
         """``(c, kh, kw)`` of the next k."""
         c, kh, kw = state
@@ -205,37 +287,6 @@ class ConvOperands:
         kh1 = kb.select(wrap_w, kb.addi(kh, kb.index(1)), kh)
         wrap_h = kb.cmpi(kh1, kb.index(kernel[0]), "eq")
         return [kb.select(wrap_h, kb.addi(c, kb.index(1)), c), kb.select(wrap_h, kb.index(0), kh1), kb.select(wrap_w, kb.index(0), kw1)]
-
-    def _copy_elements(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        """The element copy; each column's window origin is computed once per panel."""
-        g = self.geometry
-        origins = self.table
-        with kb.loop(kb.index(tile.cols)) as (j, body):
-            position = body.addi(panel.first_col, j)
-            oh, ow = body.divsi(position, g.out_w), body.remsi(position, g.out_w)
-            body.store(body.subi(body.muli(oh, body.index(g.strides[0])), body.index(g.pads[0])), origins, [body.index(0), j])
-            body.store(body.subi(body.muli(ow, body.index(g.strides[1])), body.index(g.pads[1])), origins, [body.index(1), j])
-        flip = kb.int_const(-128 if self.signed else 0, i8)
-        zero = kb.int_const(0, i8)
-        last_h, last_w = kb.subi(g.in_h, kb.index(1)), kb.subi(g.in_w, kb.index(1))
-        with kb.loop(kb.index(self.groups * DOT_GROUP)) as (k, body):
-            real = body.cmpi(k, body.index(g.depth), "slt")
-            k_safe = body.add(arith.MinSIOp(k, body.index(g.depth - 1)))
-            c, tap = body.divsi(k_safe, body.index(g.taps)), body.remsi(k_safe, body.index(g.taps))
-            channel = body.addi(self.first_in, c)
-            k4, q = body.divsi(k, body.index(DOT_GROUP)), body.remsi(k, body.index(DOT_GROUP))
-            kh, kw = body.divsi(tap, body.index(g.kernel[1])), body.remsi(tap, body.index(g.kernel[1]))
-            dy, dx = body.muli(kh, body.index(g.dilations[0])), body.muli(kw, body.index(g.dilations[1]))
-            with body.loop(body.index(tile.cols)) as (j, inner):
-                ih = inner.addi(inner.load(origins, [inner.index(0), j]), dy)
-                iw = inner.addi(inner.load(origins, [inner.index(1), j]), dx)
-                inside = inner.add(arith.AndIOp(inner.cmpi(ih, g.in_h, "ult"), inner.cmpi(iw, g.in_w, "ult")))
-                inside = inner.add(arith.AndIOp(inside, real))
-                ih = inner.add(arith.MaxSIOp(inner.index(0), inner.add(arith.MinSIOp(ih, last_h))))
-                iw = inner.add(arith.MaxSIOp(inner.index(0), inner.add(arith.MinSIOp(iw, last_w))))
-                value = inner.add(arith.XOrIOp(inner.load(self.x, [self.image, channel, ih, iw]), flip))
-                padding = inner.select(real, inner.add(arith.XOrIOp(self.x_zero, flip)), zero)
-                inner.store(inner.select(inside, value, padding), self.scratch, [k4, j, q])
 
     def _column_sums(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
         ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(ONES, i32), tile.acc_type), tile.bytes_type))

@@ -96,10 +96,16 @@ class Int8Operands(Protocol):
     ``vector`` the one read 64 bytes (16 columns x 4 k's) at a time; ``dot4`` takes the
     unsigned one first (``broadcast_unsigned`` says which that is)."""
 
-    broadcast_unsigned: bool
-    groups: int
-    """Full 4-k groups of the reduction; ``tail`` more k's (< 4) follow."""
-    tail: int
+    @property
+    def broadcast_unsigned(self) -> bool: ...
+
+    @property
+    def groups(self) -> int:
+        """Full 4-k groups of the reduction; ``tail`` more k's (< 4) follow."""
+        ...
+
+    @property
+    def tail(self) -> int: ...
 
     def begin(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None: ...
 

@@ -188,3 +188,40 @@ def test_conv_row_copy_element_copy_and_zero_points() -> None:
         return [ints((n, c, h, w), x_type) for c, _, _, _, _, _, x_type, _, _ in CONVS]
 
     assert_bit_exact(module, [inputs(2, 7, 9), inputs(1, 3, 3), inputs(1, 40, 3), inputs(0, 3, 3)])
+
+
+STRIDED = [  # channels, out channels, (kh, kw), strides, pads (t, l, b, r), dilations, group, input, weight zero points
+    (3, 16, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, np.uint8, False),  # the ResNet stem: C = 3, K % 4 = 3
+    (8, 12, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, np.int8, True),  # 1x1 stride-2 downsample, column sums
+    (6, 9, (3, 3), (3, 3), (1, 0, 2, 1), (1, 1), 3, np.uint8, False),  # stride 3, asymmetric pads, groups
+    (4, 5, (3, 2), (1, 2), (2, 1, 0, 1), (2, 3), 1, np.int8, True),  # dilations, mixed strides, 3x2 kernel
+    (5, 33, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1, np.uint8, False),  # "valid" 3x3 (narrower output), M % 8 = 1
+    (4, 8, (5, 5), (2, 1), (4, 4, 4, 4), (1, 1), 2, np.int8, False),  # padding wider than the input
+]
+
+
+def _strided(fb: FunctionBuilder) -> list:  # type: ignore[type-arg]
+    outs = []
+    for c, m, kernel, strides, pads, dilations, g, x_type, w_zero in STRIDED:
+        x = fb.add_input(tensor_type((None, c, None, None), u8 if x_type == np.uint8 else i8))
+        w = fb.constant(ints((m, c // g, *kernel), np.int8), "w")
+        wz = fb.constant(ints((m, 1, 1, 1), np.int8) if w_zero else np.zeros((), np.int8), "wz")
+        props = {"strides": ints_attr(list(strides)), "pads": ints_attr([pads[0], pads[1], pads[2], pads[3]]),
+                 "dilations": ints_attr(list(dilations)), "group": int_attr(g)}
+        outs += fb.emit(q.ConvOp, [x, w, fb.constant(ints((m,), np.int32) // 1000, "b"), fb.constant(ints((), x_type), "xz"), wz], props)
+    return outs
+
+
+def test_conv_phase_planes_strides_dilations_pads_groups() -> None:
+    """Strided, dilated and "valid" windows go through the phase planes (a per-call
+    repack of the input): bit-exact for odd and tiny sizes, batch 0 and 1, and output
+    rows that do not divide the 32-column panels."""
+    module = build(_strided)
+    names, remarks = packed_ops(module)
+    assert names == ["quant.packed_conv"] * len(STRIDED), remarks
+
+    def inputs(n: int, h: int, w: int) -> list[np.ndarray]:
+        return [ints((n, c, h, w), x_type) for c, _, _, _, _, _, _, x_type, _ in STRIDED]
+
+    # (3, 61, 45) runs on two threads: the second part starts inside an image.
+    assert_bit_exact(module, [inputs(2, 13, 11), inputs(1, 9, 23), inputs(1, 10, 6), inputs(0, 9, 9), inputs(3, 17, 8), inputs(3, 61, 45)])

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from xdsl.dialects import arith
+from xdsl.dialects import arith, memref
 from xdsl.dialects import math as xmath
 from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, Signedness, f32, f64, i32
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -37,7 +37,13 @@ from dynir.dialects.quant.types import storage_range
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.convolution import plus, times, valid_range
 from dynir.lowering.families.contraction import product
-from dynir.lowering.int8_conv import ConvGeometry, ConvOperands, allocate_conv_scratch
+from dynir.lowering.int8_conv import (
+    ConvGeometry,
+    ConvOperands,
+    allocate_conv_scratch,
+    allocate_phase_planes,
+    fill_phase_planes,
+)
 from dynir.lowering.int8_microkernel import (
     Int8Gemm,
     Int8Tile,
@@ -328,20 +334,31 @@ def lower_packed_conv(
     row_copy = set(strides) == {1} and (kernel[1] - 1) * dilations[1] == pads[1] + pads[3]
     padded_depth = rows.type.get_shape()[1]  # type: ignore[attr-defined]
     scratch, table = allocate_conv_scratch(kb, tile, padded_depth, geometry, row_copy)
+    planes = None if row_copy else allocate_phase_planes(kb, geometry)
     finish_scratch = allocate_scratch(kb, tile) if epilogue is not None else None
     per_group_out = rows.type.get_shape()[0] // group  # type: ignore[attr-defined]
     positions = kb.muli(kb.dim(y, 2), kb.dim(y, 3))
     panels = panel_count(kb, positions, tile)
     zero = kb.index(0)
-    with kb.parallel_loop(kb.muli(kb.muli(kb.dim(y, 0), kb.index(group)), panels)) as (iv, body):
+    work = kb.muli(kb.muli(kb.dim(y, 0), kb.index(group)), panels)
+    first_of_part, _ = kb.partition_bounds(work)
+    with kb.parallel_loop(work) as (iv, body):
         image_group = body.divsi(iv, panels)
         n, g = body.divsi(image_group, body.index(group)), body.remsi(image_group, body.index(group))
         first_out = body.muli(g, body.index(per_group_out))
+        first_in = body.muli(g, body.index(geometry.channels))
+        x_zero = body.load(xz, [zero] * _rank(xz))
+        if planes is not None:
+            # Each thread repacks the (image, group) of its first panel and of every
+            # panel 0 it meets (its panels are consecutive).
+            fresh = body.add(arith.OrIOp(body.cmpi(iv, first_of_part, "eq"), body.cmpi(body.remsi(iv, panels), zero, "eq")))
+            with body.loop(body.select(fresh, body.index(1), zero)) as (_, repack):
+                fill_phase_planes(repack, x, n, first_in, x_zero, geometry, planes)
         operands = ConvOperands(
-            x=x, image=n, first_in=body.muli(g, body.index(geometry.channels)), first_out=first_out,
-            x_zero=body.load(xz, [zero] * _rank(xz)), signed=not is_unsigned(op.input.type),  # type: ignore[arg-type]
+            x=x, image=n, first_in=first_in, first_out=first_out,
+            x_zero=x_zero, signed=not is_unsigned(op.input.type),  # type: ignore[arg-type]
             rows=rows, terms=terms, geometry=geometry, row_sums=bool(read_int(op.row_sums, 1)),
-            scratch=scratch, table=table, row_copy=row_copy,
+            scratch=scratch, table=table, planes=planes,
         )
         finish = None
         if epilogue is not None:
@@ -359,6 +376,8 @@ def lower_packed_conv(
             scratch=finish_scratch,
         )
         emit_int8_panel(body, gemm, tile, body.remsi(iv, panels))
+    if planes is not None:
+        kb.add(memref.DeallocOp.get(planes))
 
 
 # ----------------------------------------------------------------------------------
