@@ -28,6 +28,7 @@ from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import is_static, numpy_dtype, shape_of, tensor_type
+from dynir.runtime.arena import ArenaPlan, BufferPool, plan_arena
 from dynir.runtime.parallel import is_partitioned, partitioned_call
 
 Kernel = Callable[..., object]
@@ -212,6 +213,14 @@ class Step:
     sources: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CallPlan:
+    """A call's output shapes per step, and where its intermediates live."""
+
+    shapes: list[Shapes]
+    arena: ArenaPlan
+
+
 @dataclass
 class Executable:
     """Runs one host plan (see module doc)."""
@@ -221,9 +230,11 @@ class Executable:
     output_slots: list[int]
     constants: dict[int, np.ndarray]
     steps: list[Step]
-    _plans: dict[ShapeKey, list[Shapes] | None] = field(default_factory=dict[ShapeKey, list[Shapes] | None])
+    _plans: dict[ShapeKey, CallPlan | None] = field(default_factory=dict[ShapeKey, "CallPlan | None"])
     """Per input shapes, each step's output shapes; None when some depend on values."""
     _template: list[Any] = field(default_factory=list[Any])
+    _pool: BufferPool = field(default_factory=BufferPool)
+    """Intermediate buffers kept between calls (``dynir.runtime.arena``)."""
 
     def __post_init__(self) -> None:
         self._template = [None] * self.num_slots
@@ -231,9 +242,14 @@ class Executable:
             self._template[slot] = array
         if all(s.shapes is None for s in self.steps):
             static = [[s for s in step.static_shapes if s is not None] for step in self.steps]
-            self._static_plan: list[Shapes] | None = static
+            self._static_plan: CallPlan | None = self._call_plan(static)
         else:
             self._static_plan = None
+
+    def _call_plan(self, shapes: list[Shapes]) -> CallPlan:
+        arena = plan_arena([s.inputs for s in self.steps], [s.outputs for s in self.steps],
+                           [s.output_dtypes for s in self.steps], shapes, self.output_slots)
+        return CallPlan(shapes, arena)
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         slots = self._template.copy()
@@ -242,12 +258,16 @@ class Executable:
         plan = self._static_plan or self._plan(arrays)
         if plan is None:
             return self.run_timed(arrays, None)[0]
-        for step, shapes in zip(self.steps, plan):
-            outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
-            step.launch([slots[i] for i in step.inputs] + outs)
-            for slot, out in zip(step.outputs, outs):
-                slots[slot] = out
-        return [slots[i] for i in self.output_slots]
+        buffers = self._pool.take(plan.arena.sizes)
+        try:
+            for index, (step, shapes) in enumerate(zip(self.steps, plan.shapes)):
+                outs = plan.arena.outputs(index, shapes, step.output_dtypes, buffers)
+                step.launch([slots[i] for i in step.inputs] + outs)
+                for slot, out in zip(step.outputs, outs):
+                    slots[slot] = out
+            return [slots[i] for i in self.output_slots]
+        finally:
+            self._pool.give(buffers)
 
     def run_timed(
         self, arrays: Sequence[np.ndarray], clock: Callable[[], float] | None
@@ -263,12 +283,13 @@ class Executable:
         seconds: list[float] = []
         shapes_seen: list[Shapes] = []
         plan = self._static_plan or self._plan(arrays)  # None: some step's shapes need values
+        buffers = self._pool.take(plan.arena.sizes) if plan is not None else []
         for index, step in enumerate(self.steps):
             start = clock() if clock is not None else 0.0
             inputs = [slots[i] for i in step.inputs]
             try:
                 if plan is not None:
-                    shapes = plan[index]
+                    shapes = plan.shapes[index]
                 elif step.shapes is None:
                     shapes = [s for s in step.static_shapes if s is not None]
                 else:
@@ -277,16 +298,20 @@ class Executable:
                 assert step.shapes is not None
                 outs = step.shapes.evaluate(inputs)
             else:
-                outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
+                if plan is not None:
+                    outs = plan.arena.outputs(index, shapes, step.output_dtypes, buffers)
+                else:
+                    outs = [np.empty(s, dtype=d) for s, d in zip(shapes, step.output_dtypes)]
                 step.launch(inputs + outs)
             if clock is not None:
                 seconds.append(clock() - start)
             shapes_seen.append([tuple(o.shape) for o in outs])
             for slot, out in zip(step.outputs, outs):
                 slots[slot] = out
+        self._pool.give(buffers)
         return [slots[i] for i in self.output_slots], seconds, shapes_seen
 
-    def _plan(self, arrays: Sequence[np.ndarray]) -> list[Shapes] | None:
+    def _plan(self, arrays: Sequence[np.ndarray]) -> CallPlan | None:
         key = tuple([a.shape for a in arrays])
         try:
             return self._plans[key]
@@ -294,7 +319,7 @@ class Executable:
             plan = self._plans[key] = self._infer_plan(key)
             return plan
 
-    def _infer_plan(self, input_shapes: ShapeKey) -> list[Shapes] | None:
+    def _infer_plan(self, input_shapes: ShapeKey) -> CallPlan | None:
         shapes: dict[int, tuple[int, ...]] = dict(zip(self.input_slots, input_shapes))
         shapes.update({slot: a.shape for slot, a in self.constants.items()})
         plan: list[Shapes] = []
@@ -308,7 +333,7 @@ class Executable:
                     return None  # every call with these shapes goes step by step (run_timed)
             shapes.update(zip(step.outputs, outs))
             plan.append(outs)
-        return plan
+        return self._call_plan(plan)
 
 
 def executable_from_plan(
