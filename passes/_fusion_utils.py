@@ -170,11 +170,11 @@ def erase_if_dead(value: SSAValue) -> None:
 # ----------------------------------------------------------------------------------
 # Integer contractions with epilogues: what the kernel builder supports.
 
-QUANT_EPILOGUE_ANCHORS = frozenset({"quant.matmul", "quant.gemm"})
+QUANT_EPILOGUE_ANCHORS = frozenset({"quant.matmul", "quant.gemm", "quant.conv"})
 """Integer contractions that may anchor an epilogue group whose result type differs
 from the anchor's (the ``i32`` accumulator dequantized, biased, activated, requantized
-before its one store). ``prepack-weights`` turns them into ``quant.packed_matmul``,
-whose lowering takes ``epilogue=``; ``quant.conv`` joins when its int8 kernel does."""
+before its one store). ``prepack-weights`` turns them into ``quant.packed_matmul`` /
+``quant.packed_conv``, whose lowerings take ``epilogue=``."""
 
 QUANT_EPILOGUE_OPS = frozenset({"quant.dequantize", "quant.quantize", "quant.requantize"})
 """Conversions an integer contraction's epilogue may apply (besides the float
@@ -242,9 +242,7 @@ def quant_epilogue_anchor(op: Operation, mode: str = "auto") -> str | None:
         return "int8 epilogues are off (int8-epilogues=never)"
     if mode == "auto" and not retyping_epilogue_lowers():
         return "the kernel builder does not lower type-changing epilogues yet"
-    try:
-        from dynir.passes.prepack_weights import int8_operands
-    except ImportError:
-        return "prepack-weights does not pack int8 weights"
-    found = int8_operands(op, None)
+    from dynir.passes.prepack_weights import int8_conv_operands, int8_operands
+
+    found = int8_conv_operands(op, None) if op.name == "quant.conv" else int8_operands(op, None)
     return found if isinstance(found, str) else None

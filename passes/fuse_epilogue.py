@@ -8,7 +8,7 @@ kernel applies the chain to each output element before its final store. The chai
 stops (with a remark) at a value with several users, a consumer that broadcasts the
 result to a larger shape or changes its element type, or a non-elementwise consumer.
 
-Integer contractions (``quant.matmul``/``quant.gemm``, see ``QUANT_EPILOGUE_ANCHORS``)
+Integer contractions (``quant.matmul``/``gemm``/``conv``, see ``QUANT_EPILOGUE_ANCHORS``)
 anchor the same groups, and there the element type may change along the chain: the
 ``i32`` accumulator is dequantized, biased, activated and (re)quantized in registers,
 ``quant.matmul -> dequantize -> add -> relu -> quantize`` being one kernel. Such a group

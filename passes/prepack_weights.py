@@ -208,7 +208,7 @@ def pack_int8_op(op: Operation, group: GroupOp | None) -> Operation | None:
     return new
 
 
-def _conv_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+def int8_conv_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
     """``(W, zero point per output channel, bias)`` of a ``quant.conv``, or why not packed."""
     x, w, b, xz, wz = (_constant_input(v, group) if i in (1, 2, 4) else v for i, v in enumerate(op.operands))
     if not isinstance(w, ConstantOp) or not isinstance(b, ConstantOp) or not isinstance(wz, ConstantOp):
@@ -230,7 +230,7 @@ def _conv_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np
 
 def pack_int8_conv(op: Operation, group: GroupOp | None) -> Operation | None:
     """Rewrite a ``quant.conv`` as ``quant.packed_conv`` (weights as packed signed rows)."""
-    found = _conv_operands(op, group)
+    found = int8_conv_operands(op, group)
     if isinstance(found, str):
         remark(op, found)
         return None

@@ -102,3 +102,26 @@ def test_compiled_matches_interpreter(which: str, static_module: ModuleOp, dynam
         want = dynir.interpret(module, x)[0]
         got = dynir.compile(module, cache_dir=False)(x)[0]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+CONV = """
+func.func @main(%x: tensor<?x8x10x10xf32>) -> tensor<?x16x10x10xf32> {
+  %w = nn.constant {value = dense<W> : tensor<16x8x3x3xf32>} : tensor<16x8x3x3xf32>
+  %b = nn.constant {value = dense<B> : tensor<16xf32>} : tensor<16xf32>
+  %c = nn.conv %x, %w, %b {pads = array<i64: 1, 1, 1, 1>} : (tensor<?x8x10x10xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<?x16x10x10xf32>
+  %r = nn.relu %c : (tensor<?x16x10x10xf32>) -> tensor<?x16x10x10xf32>
+  func.return %r : tensor<?x16x10x10xf32>
+}
+"""
+
+
+def test_int8_conv_takes_its_epilogue() -> None:
+    text = CONV.replace("W", str((RNG.normal(size=(16, 8, 3, 3)) / 8).astype(np.float32).tolist()))
+    text = text.replace("B", str(RNG.normal(size=16).astype(np.float32).tolist()))
+    samples = [[RNG.normal(size=(2, 8, 10, 10)).astype(np.float32)] for _ in range(3)]
+    module = calibrate_module(dynir.parse(text), samples, keep_float=False)
+    groups, _ = fused(module, "always")
+    assert groups and groups[0][:2] == ["quant.conv", "quant.dequantize"]
+    x = RNG.normal(size=(2, 8, 10, 10)).astype(np.float32)
+    got = dynir.compile(module, cache_dir=False)(x)[0]
+    np.testing.assert_allclose(got, dynir.interpret(module, x)[0], rtol=1e-5, atol=1e-5)
