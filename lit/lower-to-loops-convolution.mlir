@@ -69,8 +69,10 @@ func.func @conv_1d_one_group(%x: tensor<?x3x?xf32>, %w: tensor<3x3x5xf32>, %b: t
 // -----
 
 // Enough output channels: an implicit GEMM. One parallel loop over (image, group, panel of
-// output positions); per K block the im2col slice goes to a stack scratch, then register
-// tiles of vector accumulators (fma) are stored with lane masks; the bias is added last.
+// output positions); per K block the im2col slice goes to a stack scratch a vector at a
+// time (``?`` rows: a masked gather per tap, the padding zeroed by integer lane masks),
+// then register tiles of vector accumulators (fma) are stored with lane masks; the bias
+// is added last.
 func.func @conv_implicit_gemm(%x: tensor<?x3x?x?xf32>, %w: tensor<16x3x3x3xf32>, %b: tensor<16xf32>) -> tensor<?x16x?x?xf32> {
   %0 = nn.conv %x, %w, %b {pads = array<i64: 1, 1, 1, 1>} : (tensor<?x3x?x?xf32>, tensor<16x3x3x3xf32>, tensor<16xf32>) -> tensor<?x16x?x?xf32>
   func.return %0 : tensor<?x16x?x?xf32>
@@ -80,8 +82,13 @@ func.func @conv_implicit_gemm(%x: tensor<?x3x?x?xf32>, %w: tensor<16x3x3x3xf32>,
 // CHECK:         %[[SCRATCH:.*]] = memref.alloca() {alignment = 64 : i64} : memref<256x{{[0-9]+}}xf32>
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} {
 // CHECK:           scf.for %[[K0:.*]] = {{.*}} {
+// CHECK:             arith.divui %{{.*}} : vector<{{[0-9]+}}xi32>
 // CHECK:             scf.for {{.*}} {
-// CHECK:               memref.store %{{.*}}, %[[SCRATCH]]
+// CHECK:               arith.shrsi %{{.*}} : vector<{{[0-9]+}}xi32>
+// CHECK:               %[[G:.*]] = vecx.gather
+// CHECK:               %[[BITS:.*]] = arith.bitcast %[[G]] : vector<{{[0-9]+}}xf32> to vector<{{[0-9]+}}xi32>
+// CHECK:               arith.andi %[[BITS]], %{{.*}} : vector<{{[0-9]+}}xi32>
+// CHECK:               vector.store %{{.*}}, %[[SCRATCH]]
 // CHECK:             scf.for {{.*}} {
 // CHECK:               scf.for {{.*}} iter_args({{.*}}) -> (vector<{{[0-9]+}}xf32>
 // CHECK:                 vector.load %[[SCRATCH]]
@@ -118,3 +125,37 @@ func.func @strided_conv_transpose_1d(%x: tensor<?x2x?xf32>, %w: tensor<2x3x4xf32
 // CHECK-NEXT:              %[[PROD:.*]] = arith.mulf %[[XV]], %[[WV]]
 // CHECK-NEXT:              %[[SUM:.*]] = arith.addf %[[ACC]], %[[PROD]]
 // CHECK-NEXT:              memref.store %[[SUM]], %[[Y]][%[[N]], %[[OC]], %[[OUT]]]
+
+// -----
+
+// Static rows and "same" padding: each tap reads the output positions shifted by one
+// constant, so the scratch is filled with masked loads of x (lanes outside the plane
+// masked off), no gather. The residual epilogue reads at the flat position: the finish
+// runs whole vectors of columns in loops of exactly 16 (no division per element).
+func.func @conv_same_rows_residual(%x: tensor<1x8x7x21xf32>, %w: tensor<16x8x3x3xf32>, %b: tensor<16xf32>, %r: tensor<1x16x7x21xf32>) -> tensor<1x16x7x21xf32> {
+  %y = fusion.group (%x, %w, %b, %r) {kind = "epilogue"} : (tensor<1x8x7x21xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>, tensor<1x16x7x21xf32>) -> (tensor<1x16x7x21xf32>) {
+  ^bb0(%a0: tensor<1x8x7x21xf32>, %a1: tensor<16x8x3x3xf32>, %a2: tensor<16xf32>, %a3: tensor<1x16x7x21xf32>):
+    %0 = nn.conv %a0, %a1, %a2 {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x7x21xf32>, tensor<16x8x3x3xf32>, tensor<16xf32>) -> tensor<1x16x7x21xf32>
+    %1 = nn.add %0, %a3 : (tensor<1x16x7x21xf32>, tensor<1x16x7x21xf32>) -> tensor<1x16x7x21xf32>
+    fusion.yield %1 : tensor<1x16x7x21xf32>
+  }
+  func.return %y : tensor<1x16x7x21xf32>
+}
+
+// CHECK-LABEL: func.func @fused_conv_add_0(
+// CHECK-SAME:    %[[X:[^:]*]]: memref<1x8x7x21xf32>, %{{[^:]*}}: memref<16x8x3x3xf32>, %[[B:[^:]*]]: memref<16xf32>, %[[R:[^:]*]]: memref<1x16x7x21xf32>, %[[Y:[^:]*]]: memref<1x16x7x21xf32>
+// CHECK:         %[[C16:.*]] = arith.constant 16 : index
+// CHECK-NOT:     vecx.gather
+// CHECK:         vector.maskedload %[[X]]
+// CHECK:         vector.store
+// CHECK:         vector.fma
+// CHECK:         scf.for %[[J0:.*]] = %{{.*}} to %{{.*}} step %[[C16]] {
+// CHECK-NEXT:      scf.for %[[LANE:.*]] = %{{.*}} to %[[C16]] step %{{.*}} {
+// CHECK-NEXT:        %[[JJ:.*]] = arith.addi %[[J0]], %[[LANE]] : index
+// CHECK-NEXT:        %[[P:.*]] = arith.addi %{{.*}}, %[[JJ]] : index
+// CHECK-NEXT:        %[[ACC:.*]] = memref.load %[[Y]][%{{[^,]+}}, %[[M:[^,]+]], %{{[^,]+}}, %[[P]]]
+// CHECK-NEXT:        %[[BIAS:.*]] = memref.load %[[B]][%[[M]]]
+// CHECK-NEXT:        %[[SUM:.*]] = arith.addf %[[ACC]], %[[BIAS]]
+// CHECK-NEXT:        %[[RES:.*]] = memref.load %[[R]][%{{[^,]+}}, %[[M]], %{{[^,]+}}, %[[P]]]
+// CHECK-NEXT:        %[[OUT:.*]] = arith.addf %[[SUM]], %[[RES]]
+// CHECK-NEXT:        memref.store %[[OUT]], %[[Y]][%{{[^,]+}}, %[[M]], %{{[^,]+}}, %[[P]]]

@@ -12,7 +12,10 @@ columns at a time (``emit_panel``; callers loop over panels, in parallel where t
           acc[r][v] = fma(broadcast(A[i0 + r, k]), b[v], acc[r][v])
         C[...] = acc                                (masked stores: N need not divide NR)
       the M % MR leftover rows: the same with one row
-    finish(C[i, j]) over the panel                  alpha/beta/bias/activation epilogue, in cache
+    finish(C[i, j]) over the panel                  alpha/beta/bias/activation epilogue, in cache;
+                                                    runs of ``lanes`` columns are loops of exactly
+                                                    ``lanes`` iterations: one vector op each after
+                                                    LLVM, when the finish is affine in j
 
 The columns past N are never stored (lane masks); the rows past M are handled by the
 one-row tile, so every size (0 and 1 included, dynamic or static) takes the same code.
@@ -181,12 +184,29 @@ def emit_panel(kb: KernelBuilder, gemm: Gemm, tile: Tile, panel_index: SSAValue)
         with block.loop(gemm.m, full_rows) as (i, row):
             _tile(row, gemm, tile, panel, i, 1, (k0, k1, first))
     if gemm.finish is not None:
-        cols = kb.add(arith.MinSIOp(left, kb.index(tile.cols)))
-        with kb.loop(gemm.m) as (i, row):
-            with row.loop(cols) as (jj, inner):
-                j = inner.addi(first_col, jj)
-                index = gemm.c_index(inner, i, j)
-                inner.store(gemm.finish(inner, inner.load(gemm.c, index), i, j), gemm.c, index)
+        _finish_panel(kb, gemm, tile, first_col, kb.add(arith.MinSIOp(left, kb.index(tile.cols))))
+
+
+def _finish_panel(kb: KernelBuilder, gemm: Gemm, tile: Tile, first_col: SSAValue, cols: SSAValue) -> None:
+    """``C = finish(C)`` over the panel's ``cols`` columns, row by row. Whole vectors of
+    columns run in loops of exactly ``lanes`` iterations (LLVM turns each into one vector
+    operation when the finish is affine in the column), the tail column by column."""
+    assert gemm.finish is not None
+    finish = gemm.finish
+    lanes = kb.index(tile.lanes)
+    full = kb.subi(cols, kb.remsi(cols, lanes))
+
+    def element(ekb: KernelBuilder, i: SSAValue, jj: SSAValue) -> None:
+        j = ekb.addi(first_col, jj)
+        index = gemm.c_index(ekb, i, j)
+        ekb.store(finish(ekb, ekb.load(gemm.c, index), i, j), gemm.c, index)
+
+    with kb.loop(gemm.m) as (i, row):
+        with row.loop(full, row.index(0), lanes) as (j0, vector_cols):
+            with vector_cols.loop(lanes) as (lane, inner):
+                element(inner, i, inner.addi(j0, lane))
+        with row.loop(cols, full) as (jj, tail):
+            element(tail, i, jj)
 
 
 def _tile(

@@ -21,15 +21,18 @@ from collections.abc import Sequence
 from xdsl.dialects import arith, vector
 from xdsl.dialects.builtin import (
     AnyFloat,
+    DenseIntOrFPElementsAttr,
     Float16Type,
     Float32Type,
     Float64Type,
+    IntegerType,
     VectorType,
     i1,
 )
 from xdsl.ir import Attribute, SSAValue
 
 from dynir.backends.llvm.target import host_target
+from dynir.dialects.vecx import GatherOp
 from dynir.lowering.builder import KernelBuilder
 
 
@@ -105,3 +108,47 @@ def fma(kb: KernelBuilder, a: SSAValue, b: SSAValue, acc: SSAValue) -> SSAValue:
 def select(kb: KernelBuilder, condition: SSAValue, if_true: SSAValue, if_false: SSAValue) -> SSAValue:
     """``if_true`` or ``if_false`` (whole vectors) on a scalar ``i1``."""
     return kb.add(arith.SelectOp(condition, if_true, if_false))
+
+
+# -- integer lanes (index vectors for gathers and lane masks) ---------------------------
+
+
+def int_vector_type(lanes: int, width: int = 32) -> VectorType[Attribute]:
+    return VectorType(IntegerType(width), [lanes])
+
+
+def iota(kb: KernelBuilder, vt: VectorType[Attribute]) -> SSAValue:
+    """The constant ``<0, 1, ..., lanes - 1>`` of integer vector type ``vt``."""
+    lanes = vt.get_shape()[0]
+    return kb.add(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(vt, list(range(lanes))), vt))  # type: ignore[arg-type, type-var]
+
+
+def splat_index(kb: KernelBuilder, index: SSAValue, vt: VectorType[Attribute]) -> SSAValue:
+    """An ``index`` scalar cast to ``vt``'s integer lanes and broadcast to all of them."""
+    return broadcast(kb, kb.add(arith.IndexCastOp(index, vt.element_type)), vt)
+
+
+def range_mask(kb: KernelBuilder, lo: SSAValue, hi: SSAValue, lanes: int) -> SSAValue:
+    """Lanes ``[lo, hi)`` set (clamped to ``[0, lanes)``): ``mask(hi) & ~mask(lo)``, since
+    xDSL's ``arith.cmpi`` has no vector form."""
+    every = mask(kb, kb.index(lanes), lanes)
+    below_lo = kb.add(arith.XOrIOp(mask(kb, lo, lanes), every))
+    return kb.add(arith.AndIOp(mask(kb, hi, lanes), below_lo))
+
+
+def bitcast(kb: KernelBuilder, value: SSAValue, vt: VectorType[Attribute]) -> SSAValue:
+    """The same bits as ``vt`` (lane count and total width kept)."""
+    return kb.add(arith.BitcastOp(value, vt))
+
+
+def gather(
+    kb: KernelBuilder,
+    buffer: SSAValue,
+    indices: Sequence[SSAValue],
+    offsets: SSAValue,
+    lane_mask: SSAValue,
+    pass_thru: SSAValue,
+) -> SSAValue:
+    """Lane ``i``: the element ``offsets[i]`` past ``buffer[indices]`` (row-major) where
+    ``lane_mask[i]``, else ``pass_thru[i]`` (``vecx.gather``; masked-off lanes read nothing)."""
+    return kb.add(GatherOp(buffer, list(indices), offsets, lane_mask, pass_thru))

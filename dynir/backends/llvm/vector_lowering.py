@@ -15,6 +15,19 @@ its iter_args like scalars.
 %mask = vector.create_mask %n : vector<16xi1>                        // icmp slt <0..15>, splat %n
 vector.maskedstore %m[%i, %j], %mask, %c : memref<?x?xf32>, vector<16xi1>, vector<16xf32>
 ```
+
+``vecx.gather`` (the loop level's masked gather, ``dynir.dialects.vecx``) becomes
+``llvm.masked.gather`` on a vector of pointers: one ``getelementptr`` of the element pointer
+at its indices by the vector of offsets (not ``inbounds``: masked-off lanes may point
+anywhere), ``vgatherdps`` with a mask register on AVX-512.
+
+```mlir
+%g = vecx.gather %x[%n, %c, %c0, %c0], %offsets, %mask, %zero
+    : memref<1x64x56x56xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> -> vector<16xf32>
+// %base = getelementptr inbounds float, ptr %x, i64 %linear
+// %ptrs = getelementptr float, ptr %base, <16 x i32> %offsets
+// %g = call <16 x float> @llvm.masked.gather.v16f32.v16p0(<16 x ptr> %ptrs, i32 4, <16 x i1> %mask, <16 x float> %zero)
+```
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from xdsl.ir import Attribute, Operation
 
 from dynir.backends.llvm.abi import I64, POINTER, element_of
 from dynir.backends.llvm.errors import TranslationError
+from dynir.dialects.vecx import GatherOp
 
 if TYPE_CHECKING:
     from dynir.backends.llvm.translate import FunctionTranslator
@@ -157,6 +171,22 @@ def _fma(t: FunctionTranslator, op: vector.FMAOp) -> None:
     t.values[op.res] = t.builder.call(function, args, fastmath=t.float_flags(op))
 
 
+def _gather(t: FunctionTranslator, op: GatherOp) -> None:
+    """``llvm.masked.gather`` of the pointers ``base + offsets`` (element-sized steps)."""
+    buffer = t.buffer(op.base, op)
+    base = t.element_pointer(buffer, [t.scalar(i, op) for i in op.indices])
+    vector_type = _vector_type(t, op.result.type, op)
+    offsets, mask, pass_thru = (t.scalar(v, op) for v in (op.offsets, op.mask, op.pass_thru))
+    pointers = t.builder.gep(base, [offsets], source_etype=buffer.element)
+    pointers.type = ir.VectorType(POINTER, vector_type.count)  # llvmlite types a vector GEP as one pointer
+    fnty = ir.FunctionType(vector_type, [pointers.type, I32, mask.type, vector_type])
+    name = f"llvm.masked.gather.{intrinsic_suffix(vector_type)}.v{vector_type.count}p0"
+    existing = t.parent.module.globals.get(name)
+    function = existing if isinstance(existing, ir.Function) else ir.Function(t.parent.module, fnty, name=name)
+    align = ir.Constant(I32, _element_align(vector_type))
+    t.values[op.result] = t.builder.call(function, [pointers, align, mask, pass_thru])
+
+
 def _element_align(vector_type: ir.Type) -> int:
     element = vector_type.element if isinstance(vector_type, ir.VectorType) else vector_type
     if isinstance(element, ir.IntType):
@@ -174,4 +204,5 @@ VECTOR_HANDLERS: dict[type[Operation], Handler] = {
     vector.CreateMaskOp: _create_mask,
     vector.BroadcastOp: _broadcast,
     vector.FMAOp: _fma,
+    GatherOp: _gather,
 }
