@@ -52,6 +52,37 @@ func.func @multi_use_producer(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tens
 
 // -----
 
+// conv + SiLU (x * sigmoid(x)): the conv result has two users, which meet again in the
+// mul, so the whole DAG is the epilogue.
+// CHECK-LABEL: func.func @conv_silu
+// CHECK: fusion.group {{.+}} {kind = "epilogue"}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: nn.conv
+// CHECK-NEXT: nn.sigmoid
+// CHECK-NEXT: nn.mul
+// CHECK-NEXT: fusion.yield
+func.func @conv_silu(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x4x8x8xf32> {
+  %0 = nn.conv %x, %w, %b {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  %1 = nn.sigmoid %0 : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %2 = nn.mul %0, %1 : (tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  func.return %2 : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+// Branches that do not meet (two results leave) keep the producer alone.
+// CHECK-LABEL: func.func @branches_that_do_not_meet
+// CHECK-NOT: fusion.group
+// REMARK: remark: [fuse-epilogue] not fused: producer has 2 users
+func.func @branches_that_do_not_meet(%x: tensor<4x8xf32>, %w: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %0 = nn.matmul %x, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %1 = nn.relu %0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %2 = nn.exp %0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  func.return %1, %2 : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
 // A consumer that broadcasts the result to a larger shape stays outside.
 // CHECK-LABEL: func.func @broadcasting_consumer
 // CHECK: nn.matmul

@@ -5,8 +5,9 @@ Requires: host functions of ``nn`` ops. Guarantees: each ``nn.conv``/``nn.matmul
 ``nn.gemm`` whose result has one user that is an elementwise op of the same type takes
 that user, and so on down the chain, into a ``fusion.group {kind = "epilogue"}``; the
 kernel applies the chain to each output element before its final store. The chain
-stops (with a remark) at a value with several users, a consumer that broadcasts the
-result to a larger shape or changes its element type, or a non-elementwise consumer.
+stops (with a remark) at a value with several users unless they meet again in one value
+(SiLU, GELU), at a consumer that broadcasts the result to a larger shape or changes its
+element type, or at a non-elementwise consumer.
 
 Integer contractions (``quant.matmul``/``gemm``/``conv``, see ``QUANT_EPILOGUE_ANCHORS``)
 anchor the same groups, and there the element type may change along the chain: the
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.ir import Block, Operation
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from dynir.lowering.kernels import has_lowering
@@ -48,6 +49,7 @@ from dynir.passes._fusion_utils import (
     QUANT_EPILOGUE_ANCHORS,
     host_blocks,
     make_group,
+    position,
     quant_epilogue_anchor,
     tensor,
     users,
@@ -64,21 +66,30 @@ def _same_kind(consumer: Operation, produced: TensorType, retypes: bool) -> bool
 
 
 def epilogue_chain(producer: Operation) -> list[Operation]:
-    """``producer`` and the elementwise ops that consume it, in order."""
+    """``producer`` and the elementwise ops that consume it, in order. A value with
+    several users continues the epilogue when those users meet again in one value (SiLU:
+    ``x * sigmoid(x)``; GELU: ``x * 0.5 * (1 + erf(x / sqrt 2))``): the kernel computes
+    each element of ``x`` once and every branch from it in registers."""
     chain = [producer]
     retypes = producer.name in QUANT_EPILOGUE_ANCHORS
     produced = tensor(producer.results[0])
     current = producer.results[0]
     while True:
         consumers = users(current)
+        if len(consumers) > 1:
+            merged = _branches_that_meet(producer, chain, retypes)
+            if merged is None:
+                if len(chain) == 1:
+                    remark(producer, f"not fused: producer has {len(consumers)} users")
+                else:
+                    remark(chain[-1], f"epilogue ends: result has {len(consumers)} users")
+                return chain
+            chain, current = merged
+            continue
         if len(consumers) != 1:
-            if len(consumers) > 1 and len(chain) == 1:
-                remark(producer, f"not fused: producer has {len(consumers)} users")
-            elif len(consumers) > 1:
-                remark(chain[-1], f"epilogue ends: result has {len(consumers)} users")
             return chain
         consumer = consumers[0]
-        if not has_scalar_form(consumer) or consumer.parent_block() is not producer.parent_block():
+        if not _absorbable(consumer, producer):
             return chain
         if len(consumer.results) != 1 or not _same_kind(consumer, produced, retypes):
             what = "shape" if retypes else "type"
@@ -86,6 +97,43 @@ def epilogue_chain(producer: Operation) -> list[Operation]:
             return chain
         chain.append(consumer)
         current = consumer.results[0]
+
+
+def _absorbable(consumer: Operation, producer: Operation) -> bool:
+    return has_scalar_form(consumer) and consumer.parent_block() is producer.parent_block()
+
+
+def _branches_that_meet(
+    producer: Operation, chain: list[Operation], retypes: bool
+) -> tuple[list[Operation], SSAValue] | None:
+    """``chain`` grown by every elementwise op reachable from it whose other operands
+    come from before ``producer``, and the one value that then leaves it; None when the
+    branches do not meet in one value."""
+    members = list(chain)
+    inside = set(members)
+    produced = tensor(producer.results[0])
+    start = position(producer)
+    grown = True
+    while grown:
+        grown = False
+        for op in list(members):
+            for result in op.results:
+                for consumer in users(result):
+                    if consumer in inside or not _absorbable(consumer, producer) or len(consumer.results) != 1:
+                        continue
+                    if not _same_kind(consumer, produced, retypes):
+                        continue
+                    outside = [v for v in consumer.operands if not (isinstance(v.owner, Operation) and v.owner in inside)]
+                    if any(isinstance(v.owner, Operation) and v.owner.parent_block() is producer.parent_block()
+                           and position(v.owner) > start for v in outside):
+                        continue  # an operand computed after the producer might depend on the group
+                    members.append(consumer)
+                    inside.add(consumer)
+                    grown = True
+    leaving = [r for op in members for r in op.results if any(use.operation not in inside for use in r.uses)]
+    if len(leaving) != 1 or len(members) == len(chain):
+        return None
+    return sorted(members, key=position), leaving[0]
 
 
 def _anchors(op: Operation, int8_epilogues: str) -> bool:
