@@ -48,6 +48,7 @@ from dynir.passes._fusion_utils import (
     INT8_EPILOGUE_MODES,
     QUANT_EPILOGUE_ANCHORS,
     host_blocks,
+    is_constant,
     make_group,
     position,
     quant_epilogue_anchor,
@@ -124,7 +125,8 @@ def _branches_that_meet(
                     if not _same_kind(consumer, produced, retypes):
                         continue
                     outside = [v for v in consumer.operands if not (isinstance(v.owner, Operation) and v.owner in inside)]
-                    if any(isinstance(v.owner, Operation) and v.owner.parent_block() is producer.parent_block()
+                    if any(isinstance(v.owner, Operation) and not is_constant(v)
+                           and v.owner.parent_block() is producer.parent_block()
                            and position(v.owner) > start for v in outside):
                         continue  # an operand computed after the producer might depend on the group
                     members.append(consumer)
