@@ -122,6 +122,10 @@ def compile_pipeline(*, fuse: bool) -> str:
     # dequantize/quantize pairs around views, pools, relu and concat fold away before
     # fusion decides the kernels (a float model has none: the pass does nothing).
     stages.append("fold-qdq")
+    # Then the float conv/matmul/gemm between those dequantizes and quantizes compute in
+    # int8 (QLinearConv semantics), so int8 flows from layer to layer; before fusion, so
+    # the epilogue groups form around the new integer ops.
+    stages.append("qdq-to-int8")
     if fuse:
         # The fusion passes form the groups that become one kernel each.
         stages.append(FUSION_PIPELINE)

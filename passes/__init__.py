@@ -29,6 +29,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "quantize": _lazy("quantize", "QuantizePass"),
     "fold-batchnorm": _lazy("fold_batchnorm", "FoldBatchnormPass"),
     "fold-qdq": _lazy("fold_qdq", "FoldQdqPass"),
+    "qdq-to-int8": _lazy("qdq_to_int8", "QdqToInt8Pass"),
     "fuse-horizontal": _lazy("fuse_horizontal", "FuseHorizontalPass"),
     "fuse-epilogue": _lazy("fuse_epilogue", "FuseEpiloguePass"),
     "fuse-reduction": _lazy("fuse_reduction", "FuseReductionPass"),
