@@ -334,8 +334,10 @@ class FunctionTranslator:
 
     # -- memrefs -----------------------------------------------------------------------
 
-    def element_pointer(self, buffer: MemrefValue, indices: Sequence[ir.Value]) -> ir.Value:
-        """``gep inbounds`` at the row-major linear index ``((i0 * s1 + i1) * s2 + i2) ...``."""
+    def element_pointer(self, buffer: MemrefValue, indices: Sequence[ir.Value], *, inbounds: bool = True) -> ir.Value:
+        """``gep inbounds`` at the row-major linear index ``((i0 * s1 + i1) * s2 + i2) ...``;
+        ``inbounds=False`` for masked accesses, whose first lane may lie outside the buffer
+        (masked-off lanes never touch it, but an ``inbounds`` pointer there is poison)."""
         builder = self.builder
         linear: ir.Value = ir.Constant(I64, 0)
         for position, index in enumerate(indices):
@@ -344,7 +346,7 @@ class FunctionTranslator:
             else:
                 scaled = builder.mul(linear, buffer.sizes[position], flags=["nsw"])
                 linear = builder.add(scaled, index, flags=["nsw"])
-        return builder.gep(buffer.pointer, [linear], inbounds=True, source_etype=buffer.element)
+        return builder.gep(buffer.pointer, [linear], inbounds=inbounds, source_etype=buffer.element)
 
     def memref_sizes(self, memref_type: MemRefType[Attribute], dynamic: Sequence[ir.Value]) -> list[ir.Value]:
         sizes: list[ir.Value] = []

@@ -126,7 +126,7 @@ def _store(t: FunctionTranslator, op: vector.StoreOp) -> None:
 
 def _masked_load(t: FunctionTranslator, op: vector.MaskedLoadOp) -> None:
     buffer = t.buffer(op.base, op)
-    pointer = t.element_pointer(buffer, [t.scalar(i, op) for i in op.indices])
+    pointer = t.element_pointer(buffer, [t.scalar(i, op) for i in op.indices], inbounds=False)
     vector_type = _vector_type(t, op.result.type, op)
     mask, pass_thru = t.scalar(op.mask, op), t.scalar(op.pass_thru, op)
     fnty = ir.FunctionType(vector_type, [POINTER, I32, mask.type, vector_type])
@@ -137,7 +137,7 @@ def _masked_load(t: FunctionTranslator, op: vector.MaskedLoadOp) -> None:
 
 def _masked_store(t: FunctionTranslator, op: vector.MaskedStoreOp) -> None:
     buffer = t.buffer(op.base, op)
-    pointer = t.element_pointer(buffer, [t.scalar(i, op) for i in op.indices])
+    pointer = t.element_pointer(buffer, [t.scalar(i, op) for i in op.indices], inbounds=False)
     value, mask = t.scalar(op.value_to_store, op), t.scalar(op.mask, op)
     fnty = ir.FunctionType(ir.VoidType(), [value.type, POINTER, I32, mask.type])
     function = declare_overloaded(t.parent.module, "llvm.masked.store", fnty, value.type, POINTER)
