@@ -8,7 +8,7 @@ a loop of them becomes AVX-512 code like any other arithmetic.
 
 | function | method | f32 max relative error (tests/backends/llvm/test_math_accuracy.py) |
 |---|---|---|
-| exp   | ``x = n ln2 + r``, ``|r| <= ln2/2`` (Cody-Waite, FMA), degree-6 polynomial, ``2^n`` as two exponent scalings (subnormal results round once) | ~1 ulp |
+| exp   | ``x = n ln2 + r``, ``|r| <= ln2/2`` (Cody-Waite, FMA), degree-6 polynomial, ``* 2^n`` by ``llvm.ldexp`` (subnormal results round once) | ~1 ulp |
 | log   | ``x = m 2^e``, ``m`` in ``[sqrt(1/2), sqrt(2))``, Cephes degree-8 polynomial in ``m - 1`` | ~1 ulp |
 | tanh  | ``x P(x^2) / Q(x^2)`` on ``|x| <= 7.9`` (rational fit), 1 past 9; sign copied back | ~3 ulp |
 | erf   | ``|x| < 1``: ``x P(x^2)``; else ``1 - exp(-x^2) Q(1/|x|)`` (least-squares fits) | ~2 ulp |
@@ -126,21 +126,12 @@ def _exp(e: _Emitter, x: ir.Value) -> ir.Value:
         p = e.fma(b.fmul(r, r), e.horner(r, _EXP_F32), b.fadd(r, e.c(1.0)))
     else:
         p = e.fma(b.fmul(r, r), e.horner(r, _EXP_F64), b.fadd(r, e.c(1.0)))
-    # 2^n as 2^(n/2) * 2^(n - n/2): both factors are normal numbers for every clamped n.
-    int_type, mantissa_bits, bias = (I32, 23, 127) if f32 else (I64, 52, 1023)
-    whole = b.fptosi(n, int_type)
-    half = b.ashr(whole, ir.Constant(int_type, 1))
-    rest = b.sub(whole, half)
-    scaled = b.fmul(p, _power_of_two(b, half, e.t, int_type, mantissa_bits, bias))
-    scaled = b.fmul(scaled, _power_of_two(b, rest, e.t, int_type, mantissa_bits, bias))
-    return e.keep_nan(x, scaled)
-
-
-def _power_of_two(
-    b: ir.IRBuilder, exponent: ir.Value, value_type: ir.Type, int_type: ir.IntType, mantissa_bits: int, bias: int
-) -> ir.Value:
-    biased = b.add(exponent, ir.Constant(int_type, bias))
-    return b.bitcast(b.shl(biased, ir.Constant(int_type, mantissa_bits)), value_type)
+    # p * 2^n in one correctly rounded step, subnormal results included: ``llvm.ldexp``
+    # (one ``vscalefps`` on AVX-512, which LLVM's loop vectoriser widens like fma).
+    whole = b.fptosi(n, I32)
+    fnty = ir.FunctionType(e.t, [e.t, I32])
+    ldexp = b.module.declare_intrinsic("llvm.ldexp", [e.t, I32], fnty=fnty)
+    return e.keep_nan(x, b.call(ldexp, [p, whole]))
 
 
 def exp(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
