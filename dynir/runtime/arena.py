@@ -109,6 +109,8 @@ class BufferPool:
         self._lock = threading.Lock()
 
     def take(self, sizes: Sequence[int]) -> list[np.ndarray]:
+        if not sizes:
+            return []  # a plan without intermediates: nothing to lock for
         taken: list[np.ndarray | None] = []
         with self._lock:
             for size in sizes:
@@ -121,6 +123,8 @@ class BufferPool:
         return [np.empty(size, np.uint8) if b is None else b for b, size in zip(taken, sizes)]
 
     def give(self, buffers: Sequence[np.ndarray]) -> None:
+        if not buffers:
+            return
         with self._lock:
             self._free.extend(b for b in buffers if b.nbytes)
             self._free.sort(key=lambda b: -b.nbytes)
