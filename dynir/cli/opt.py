@@ -203,11 +203,12 @@ def llvm_ir_of_kernels(module: ModuleOp, *, optimized: bool) -> str:
     from xdsl.dialects import func
 
     from dynir.backends.llvm.jit import emit_llvm_ir
+    from dynir.compiler import KERNEL_OPTIONS
 
     kernels = [op.clone() for op in module.ops if isinstance(op, func.FuncOp) and "kernel" in op.attributes]
     if not kernels:
         raise DynirError("-t llvm / --lower-to-llvm: the module has no kernels; run lower-to-loops first")
-    return emit_llvm_ir(ModuleOp(kernels), optimized=optimized)
+    return emit_llvm_ir(ModuleOp(kernels), optimized=optimized, options=KERNEL_OPTIONS)  # what dynir.compile runs
 
 
 def _report_path(path: str, chunk_index: int | None) -> Path:
