@@ -37,6 +37,7 @@ from dynir.dialects.quant.types import storage_range
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.convolution import plus, times, valid_range
 from dynir.lowering.families.contraction import product
+from dynir.lowering.families.conv_gemm import epilogue_reads_flat
 from dynir.lowering.int8_conv import (
     ConvGeometry,
     ConvOperands,
@@ -336,6 +337,7 @@ def lower_packed_conv(
     scratch, table = allocate_conv_scratch(kb, tile, padded_depth, geometry, row_copy)
     planes = None if row_copy else allocate_phase_planes(kb, geometry)
     finish_scratch = allocate_scratch(kb, tile) if epilogue is not None else None
+    flat = epilogue is not None and epilogue_reads_flat(kb, epilogue, i32, y)
     per_group_out = rows.type.get_shape()[0] // group  # type: ignore[attr-defined]
     positions = kb.muli(kb.dim(y, 2), kb.dim(y, 3))
     panels = panel_count(kb, positions, tile)
@@ -364,7 +366,10 @@ def lower_packed_conv(
         if epilogue is not None:
 
             def finish(fkb: KernelBuilder, value: SSAValue, m: SSAValue, p: SSAValue) -> SSAValue:
-                return epilogue(fkb, value, [n, fkb.addi(first_out, m), *unflatten(fkb, p, [kb.dim(y, 2), geometry.out_w])])
+                # At the flat position where every tensor the epilogue reads allows it
+                # (conv_gemm.epilogue_reads_flat): no div/rem per element, so it vectorises.
+                position = [zero, p] if flat else unflatten(fkb, p, [kb.dim(y, 2), geometry.out_w])
+                return epilogue(fkb, value, [n, fkb.addi(first_out, m), *position])
 
         gemm = Int8Gemm(
             m=body.index(per_group_out),
