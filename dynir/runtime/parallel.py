@@ -6,13 +6,13 @@ parameters ``(part, parts)`` and does share ``part`` of its outermost loop (see
 ``index`` scalars (kernels have no other scalar parameters), so the flag survives the disk
 cache with the signature (``dynir.runtime.artefact``).
 
-``WorkerPool`` runs the parts on ``threads`` persistent daemon threads, each pinned to
-its own core (round-robin over the cores this process may use); the calling thread
-waits. A call through ctypes releases the GIL, so the parts run on separate cores.
-Why not let the caller do part 0: Linux wakes a thread on its waker's core, so a worker
-woken by a caller that goes on computing sits in that core's run queue until the load
-balancer moves it -- measured here, half of all 2-thread calls then ran at 1-thread speed.
-Pinned workers and a sleeping caller run in parallel every time. The split depends on the kernel's loop bounds only, never
+``WorkerPool`` runs part 0 on the calling thread and the others on persistent daemon
+threads, each pinned to a core other than the caller's (``sched_getcpu``). A call through
+ctypes releases the GIL, so the parts run on separate cores. Why pinned: Linux wakes a
+thread on its waker's core, so an unpinned worker woken by a caller that goes on
+computing sat in that core's run queue until the load balancer moved it -- measured
+here, half of all 2-thread calls ran at 1-thread speed. Why the caller works: one
+thread wake-up per call instead of two (many kernels are ~100 us). The split depends on the kernel's loop bounds only, never
 on the thread count, so compiled code (and its cache key) is the same for every
 ``threads=``. Small work runs once with ``(0, 1)``: waking a thread costs more than the
 work (``PARALLEL_MIN_ELEMENTS``).
@@ -20,6 +20,7 @@ work (``PARALLEL_MIN_ELEMENTS``).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import threading
@@ -65,31 +66,81 @@ def is_partitioned(signature: KernelSignature) -> bool:
 
 
 class WorkerPool:
-    """``threads`` pinned daemon threads, each with its own task queue; see module doc."""
+    """Daemon worker threads, each pinned to one core and fed by its own queue; see
+    module doc."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self._queues: list[queue.SimpleQueue[_Task]] = []
-        cores = _usable_cores()
-        for index in range(threads):
-            tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
-            core = cores[index % len(cores)] if cores else None
-            worker = threading.Thread(target=_work, args=(tasks, core), name=f"dynir-worker-{index}", daemon=True)
-            worker.start()
-            self._queues.append(tasks)
+        self._cores = _usable_cores()
+        self._queues: dict[int, queue.SimpleQueue[_Task]] = {}
+        self._lock = threading.Lock()
+
+    def _queue(self, core: int) -> queue.SimpleQueue[_Task]:
+        """The worker pinned to ``core`` (a negative key: an unpinned worker), started on
+        first use."""
+        tasks = self._queues.get(core)
+        if tasks is None:
+            with self._lock:
+                tasks = self._queues.get(core)
+                if tasks is None:
+                    tasks = queue.SimpleQueue()
+                    threading.Thread(target=_work, args=(tasks, core if core >= 0 else None),
+                                     name=f"dynir-worker-{core}", daemon=True).start()
+                    self._queues[core] = tasks
+        return tasks
 
     def run_parts(self, function: Callable[..., object], args: Sequence[object], parts: int) -> None:
-        """``function(*args, part, parts)`` for every part, each on its worker; returns
-        when all are done and re-raises the first failure. ``parts`` is at most ``threads``."""
+        """``function(*args, part, parts)`` for every part; returns when all are done and
+        re-raises the first failure. ``parts`` is at most ``threads``. The caller runs
+        part 0 on its own core and workers pinned to other cores run the rest; without
+        ``sched_getcpu`` (or cores to spare) workers run every part and the caller waits."""
         done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-        for part in range(parts):
-            self._queues[part].put((function, (*args, part, parts), done))
+        here = _current_core()
+        others = [c for c in self._cores if c != here][: parts - 1]
+        if here is None or len(others) < parts - 1:
+            targets = self._cores[:parts] if len(self._cores) >= parts else [-1 - part for part in range(parts)]
+            for part, core in enumerate(targets):
+                self._queue(core).put((function, (*args, part, parts), done))
+            _wait(done, parts, None)
+            return
+        for part, core in enumerate(others, start=1):
+            self._queue(core).put((function, (*args, part, parts), done))
         error: BaseException | None = None
-        for _ in range(parts):
-            failure = done.get()
-            error = error or failure
-        if error is not None:
-            raise error
+        try:
+            function(*args, 0, parts)
+        except BaseException as caught:  # noqa: BLE001  (re-raised after the workers finish)
+            error = caught
+        _wait(done, parts - 1, error)
+
+
+def _wait(done: queue.SimpleQueue[BaseException | None], count: int, error: BaseException | None) -> None:
+    for _ in range(count):
+        failure = done.get()
+        error = error or failure
+    if error is not None:
+        raise error
+
+
+def _current_core() -> int | None:
+    """The core this thread runs on now (Linux ``sched_getcpu``, a vDSO call), or None."""
+    if _SCHED_GETCPU is None:
+        return None
+    core = int(_SCHED_GETCPU())
+    return core if core >= 0 else None
+
+
+def _sched_getcpu() -> Callable[[], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        function = libc.sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_int
+    function.argtypes = []
+    return function  # type: ignore[no-any-return]
+
+
+_SCHED_GETCPU = _sched_getcpu()
 
 
 def _usable_cores() -> list[int]:
