@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import ModuleOp, f32
 import dynir
 from dynir.backends.llvm import compile_module as compile_kernels
 from dynir.builder import Graph
+from tests.lowering import conv_testlib
 from dynir.builder.ops import PropValue
 from dynir.ir.context import make_context
 from dynir.lowering.families import conv_gemm
@@ -53,12 +54,7 @@ def conv_module(x_shape: Sequence[int | None], w_shape: Sequence[int], dtype: st
 
 
 def assert_matches(module: ModuleOp, input_sets: Sequence[Sequence[np.ndarray]], tol: float = 1e-4) -> None:
-    compiled = dynir.compile(module, dynamic=True, cache_dir=False)
-    for inputs in input_sets:
-        (got,) = compiled(*inputs)
-        (want,) = dynir.interpret(module, *inputs)
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=str([a.shape for a in inputs]))
+    conv_testlib.assert_matches(module, input_sets, tol)
 
 
 def lowered(module: ModuleOp) -> str:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import ModuleOp
 
-import dynir
 from dynir.builder import Graph
+from tests.lowering import conv_testlib
 from dynir.builder.ops import PropValue
 
 RNG = np.random.default_rng(1)
@@ -40,12 +40,7 @@ def conv_module(
 
 
 def assert_matches(module: ModuleOp, input_sets: Sequence[Sequence[np.ndarray]], tol: float = 2e-4) -> None:
-    compiled = dynir.compile(module, dynamic=True, cache_dir=False)
-    for inputs in input_sets:
-        (got,) = compiled(*inputs)
-        (want,) = dynir.interpret(module, *inputs)
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=str([a.shape for a in inputs]))
+    conv_testlib.assert_matches(module, input_sets, tol)
 
 
 def test_pointwise_conv_is_a_plain_gemm_with_bias_relu() -> None:
