@@ -24,6 +24,7 @@ from xdsl.ir import Attribute, Operation
 
 from dynir.backends.llvm.abi import I64, POINTER, MemrefArg, element_of
 from dynir.backends.llvm.errors import TranslationError
+from dynir.backends.llvm.loop_hints import interleave_count
 
 if TYPE_CHECKING:
     from dynir.backends.llvm.translate import FunctionTranslator
@@ -92,7 +93,8 @@ def _for(t: FunctionTranslator, op: scf.ForOp) -> None:
         _, yielded = t.emit_block_body(op.body.block, [iv, *carried])
         return t.scalars(yielded, op)
 
-    for result, value in zip(op.res, t.emit_loop(bounds, inits, body), strict=True):
+    results = t.emit_loop(bounds, inits, body, interleave=interleave_count(op))
+    for result, value in zip(op.res, results, strict=True):
         t.values[result] = value
 
 

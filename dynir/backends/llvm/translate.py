@@ -49,6 +49,7 @@ from dynir.backends.llvm.abi import (
 )
 from dynir.backends.llvm.arith_lowering import FLOAT_FLAGGED_OPS, ArithCall, emit_arith
 from dynir.backends.llvm.errors import TranslationError
+from dynir.backends.llvm.loop_hints import attach_interleave
 from dynir.backends.llvm.math_lowering import emit_math, supported_math_ops
 from dynir.backends.llvm.structural import STRUCTURAL_HANDLERS, MemrefValue, Value
 from dynir.backends.llvm.target import host_target
@@ -295,8 +296,12 @@ class FunctionTranslator:
         bounds: tuple[ir.Value, ir.Value, ir.Value],
         inits: Sequence[ir.Value],
         body: Callable[[ir.Value, list[ir.Value]], list[ir.Value]],
+        *,
+        interleave: int | None = None,
     ) -> list[ir.Value]:
-        """``for (iv = lb; iv < ub; iv += step)`` carrying ``inits``; returns the final values."""
+        """``for (iv = lb; iv < ub; iv += step)`` carrying ``inits``; returns the final values.
+        ``interleave`` asks LLVM's vectoriser for that many vectors per iteration
+        (``loop_hints``)."""
         lower, upper, step = bounds
         builder = self.builder
         header = self.function.append_basic_block("for.header")
@@ -320,7 +325,9 @@ class FunctionTranslator:
         iv.add_incoming(next_iv, latch)
         for phi, value in zip(carried, yielded, strict=True):
             phi.add_incoming(value, latch)
-        builder.branch(header)
+        back_edge = builder.branch(header)
+        if interleave is not None:
+            attach_interleave(back_edge, interleave)
         builder.position_at_end(exit_block)
         return list(carried)
 
