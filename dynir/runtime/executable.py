@@ -364,7 +364,8 @@ def _launcher(kernel: Kernel, threads: int = 1) -> Callable[[Sequence[np.ndarray
     function = getattr(kernel, "function", None)
     signature = getattr(kernel, "signature", None)
     if function is not None and signature is not None and is_partitioned(signature):
-        return _partitioned_launcher(function, [arg.dynamic_dims for arg in signature.args[:-2]], threads)
+        return _partitioned_launcher(function, [arg.dynamic_dims for arg in signature.args[:-2]], threads,
+                                     getattr(kernel, "address", None))
     dynamic = [getattr(arg, "dynamic_dims", None) for arg in getattr(signature, "args", ())]
     if function is None or signature is None or any(d is None for d in dynamic):
         return lambda arrays: kernel(*[_abi(a) for a in arrays])
@@ -405,15 +406,15 @@ def _whole(kernel: Kernel) -> Kernel:
 
 
 def _partitioned_launcher(
-    function: Callable[..., object], dynamic: list[tuple[int, ...]], threads: int
+    function: Callable[..., object], dynamic: list[tuple[int, ...]], threads: int, address: int | None = None
 ) -> Callable[[Sequence[np.ndarray]], object]:
     """Launches a partitioned kernel: flat arguments, then ``(part, parts)`` from the pool;
     the work estimate is the number of elements in all its buffers."""
-    call = partitioned_call(function, threads)
+    call = partitioned_call(function, threads, address)
 
     def launch(arrays: Sequence[np.ndarray]) -> object:
         held = [contiguous(a) for a in arrays]
-        flat: list[object] = []
+        flat: list[int] = []
         work = 0
         for array, dims in zip(held, dynamic):
             flat.append(array.ctypes.data)

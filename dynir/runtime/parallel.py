@@ -6,16 +6,20 @@ parameters ``(part, parts)`` and does share ``part`` of its outermost loop (see
 ``index`` scalars (kernels have no other scalar parameters), so the flag survives the disk
 cache with the signature (``dynir.runtime.artefact``).
 
-``WorkerPool`` runs part 0 on the calling thread and the others on persistent daemon
-threads, each pinned to a core other than the caller's (``sched_getcpu``). A call through
-ctypes releases the GIL, so the parts run on separate cores. Why pinned: Linux wakes a
-thread on its waker's core, so an unpinned worker woken by a caller that goes on
-computing sat in that core's run queue until the load balancer moved it -- measured
-here, half of all 2-thread calls ran at 1-thread speed. Why the caller works: one
-thread wake-up per call instead of two (many kernels are ~100 us). The split depends on the kernel's loop bounds only, never
-on the thread count, so compiled code (and its cache key) is the same for every
-``threads=``. Small work runs once with ``(0, 1)``: waking a thread costs more than the
-work (``PARALLEL_MIN_ELEMENTS``).
+Where it can, a launch goes to the machine-code pool (``dynir.runtime.native_pool``):
+workers that spin in native code take a part in ~2 us. Otherwise (more than
+``native_pool.MAX_ARGS`` arguments, another thread using that pool, not x86-64 Linux)
+``WorkerPool`` does, in Python: part 0 on the calling thread and the others on
+persistent daemon threads, each pinned to a core other than the caller's
+(``sched_getcpu``); a hand-off costs ~60 us there (a futex wake of an idle vCPU, the GIL).
+A call through ctypes releases the GIL, so the parts run on separate cores. Why pinned:
+Linux wakes a thread on its waker's core, so an unpinned worker woken by a caller that
+goes on computing sat in that core's run queue until the load balancer moved it --
+measured here, half of all 2-thread calls ran at 1-thread speed. Why the caller works:
+one hand-off per call instead of two. The split depends on the kernel's loop bounds
+only, never on the thread count, so compiled code (and its cache key) is the same for
+every ``threads=``. Small work runs once with ``(0, 1)``: a hand-off would cost more
+than the work saved (``PARALLEL_MIN_ELEMENTS``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ from typing import Any
 
 from dynir.backends.llvm.abi import KernelSignature, MemrefArg, ScalarArg
 from dynir.diagnostics import DynirError
+from dynir.runtime.native_pool import native_pool
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Elements in a step's buffers (inputs + outputs) below which a partitioned kernel runs
-on the calling thread alone. Waking a worker and waiting for it costs ~20-50 us in
-Python; elementwise work on 32K floats costs about as much."""
+on the calling thread alone: elementwise work on 32K floats takes ~10 us, a native
+hand-off ~3-5 us (a Python one ~60 us). 1 << 13 measured no different on YOLO."""
 
 _Task = tuple[Callable[..., object], Sequence[object], "queue.SimpleQueue[BaseException | None]"]
 
@@ -179,17 +184,34 @@ def worker_pool(threads: int) -> WorkerPool:
         return pool
 
 
-def partitioned_call(function: Callable[..., object], threads: int) -> Callable[[Sequence[object], int], Any]:
+def partitioned_call(
+    function: Callable[..., object], threads: int, address: int | None = None
+) -> Callable[[Sequence[int], int], Any]:
     """``call(flat_args, work)``: ``function`` on ``threads`` parts when ``work`` (elements)
-    is at least ``PARALLEL_MIN_ELEMENTS``, else once as part ``(0, 1)``."""
+    is at least ``PARALLEL_MIN_ELEMENTS``, else once as part ``(0, 1)``. With the
+    kernel's machine-code ``address``, parts go to the native pool (``native_pool``)
+    when it can take them, else to the Python ``WorkerPool``."""
     if threads <= 1:
         return lambda flat, work: function(*flat, 0, 1)
     pool = worker_pool(threads)
+    native = native_pool(_usable_cores()) if address is not None else None
 
-    def call(flat: Sequence[object], work: int) -> object:
+    def call(flat: Sequence[int], work: int) -> object:
         if work < PARALLEL_MIN_ELEMENTS:
             return function(*flat, 0, 1)
+        if native is not None and address is not None and native.run(address, flat, threads, _current_core()):
+            return None
         pool.run_parts(function, flat, threads)
         return None
 
     return call
+
+
+def _forget_pools_after_fork() -> None:
+    # A forked child has none of the parent's worker threads: their queues would never drain.
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_after_fork)

@@ -107,6 +107,22 @@ def compile_module(
     return load_object(host_target_machine().emit_object(parsed), exports)
 
 
+def load_native(llvm_ir: str, symbols: list[str]) -> tuple[llvm.ResourceTracker, dict[str, int]]:
+    """Compile hand-written LLVM IR text (runtime helpers, not kernels) at O2 and load it:
+    the tracker that keeps the code mapped, and the address of each of ``symbols``."""
+    initialize_llvm()
+    parsed = llvm.parse_assembly(llvm_ir)
+    parsed.verify()
+    optimize(parsed, speed_level=2)
+    builder = llvm.JITLibraryBuilder().add_object_img(host_target_machine().emit_object(parsed))
+    builder.add_current_process()
+    for symbol in symbols:
+        builder.export_symbol(symbol)
+    with _LINK_LOCK:
+        tracker = builder.link(_lljit(), f"dynir_native_{next(_LIBRARY_IDS)}")
+    return tracker, {symbol: int(tracker[symbol]) for symbol in symbols}
+
+
 def load_object(object_code: bytes, exports: dict[str, ExportedKernel]) -> CompiledModule:
     """Link object code into a fresh JIT library and resolve the exported kernels."""
     builder = llvm.JITLibraryBuilder().add_object_img(object_code).add_current_process()
