@@ -26,6 +26,7 @@ PassFactory = Callable[[], type[ModulePass]]
 FUSION_PIPELINE = ",".join(
     [
         "canonicalize",  # fold constants and dead ops first: fewer, simpler candidates
+        "cse",  # one op per repeated computation (Q/K/V's three quantizations of one input)
         "fold-batchnorm",  # before any grouping: the batch_norm vanishes into conv/gemm weights
         "fuse-horizontal",  # before epilogues: the merged matmul takes the merged bias add
         "fuse-epilogue",  # contractions claim their elementwise consumers first (applied at the store)
@@ -41,7 +42,7 @@ NAMED_PIPELINES: dict[str, tuple[str, str]] = {
     # each becomes a ``dynir-opt --<flag>`` applied in command-line order.
     "fuse": (
         FUSION_PIPELINE,
-        "form fusion groups: canonicalize, fold batch_norm into conv/gemm, merge sibling matmuls, "
+        "form fusion groups: canonicalize, cse, fold batch_norm into conv/gemm, merge sibling matmuls, "
         "then contraction epilogues, reductions with their producers/consumers, elementwise trees",
     ),
     "lower-to-loops": ("lower-to-loops", "turn every fusion group (or lone nn op) into one scf/memref/arith/math kernel"),

@@ -22,7 +22,8 @@
 // CHECK:             arith.addf
 // CHECK:             memref.store %{{.+}}, %[[OUT]][%[[I]], %[[J]]]
 // CHECK-LABEL: func.func @relu_1
-// CHECK:         arith.maximumf
+// CHECK:         %[[GT:.+]] = arith.cmpf ugt, %[[V:.+]], %[[ZERO:.+]] : f32
+// CHECK:         arith.select %[[GT]], %[[V]], %[[ZERO]] : f32
 func.func @bias_relu_dynamic_batch(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %b = nn.constant {value = dense<[1.0, -2.0, 3.0, -4.0]> : tensor<4xf32>} : tensor<4xf32>
   %0 = nn.add %x, %b : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>

@@ -30,6 +30,7 @@ from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import is_static, numpy_dtype, shape_of, tensor_type
 from dynir.runtime.arena import ArenaPlan, BufferPool, plan_arena
 from dynir.runtime.parallel import is_partitioned, partitioned_call
+from dynir.runtime.pointers import data_pointer
 
 Kernel = Callable[..., object]
 ShapeKey = tuple[tuple[int, ...], ...]
@@ -372,7 +373,7 @@ def _launcher(kernel: Kernel, threads: int = 1) -> Callable[[Sequence[np.ndarray
     if not any(dynamic):
         def launch_static(arrays: Sequence[np.ndarray]) -> object:
             held = [contiguous(a) for a in arrays]  # copies of strided inputs live through the call
-            return function(*[a.ctypes.data for a in held])
+            return function(*[data_pointer(a) for a in held])
 
         return launch_static
 
@@ -380,7 +381,7 @@ def _launcher(kernel: Kernel, threads: int = 1) -> Callable[[Sequence[np.ndarray
         held = [contiguous(a) for a in arrays]
         flat: list[object] = []
         for array, dims in zip(held, dynamic):
-            flat.append(array.ctypes.data)
+            flat.append(data_pointer(array))
             flat.extend([array.shape[d] for d in dims])  # type: ignore[union-attr]
         return function(*flat)
 
@@ -417,7 +418,7 @@ def _partitioned_launcher(
         flat: list[int] = []
         work = 0
         for array, dims in zip(held, dynamic):
-            flat.append(array.ctypes.data)
+            flat.append(data_pointer(array))
             flat.extend([array.shape[d] for d in dims])
             work += array.size
         return call(flat, work)
