@@ -56,6 +56,21 @@ def test_softmax_and_log_softmax_over_every_axis(dtype: str) -> None:
     assert_matches(g.module(), labels, cases, *tolerance(dtype))
 
 
+def test_softmax_over_an_earlier_axis_in_column_tiles() -> None:
+    # axis 1 with a static last dim of 130: two full column tiles and a tail of 2;
+    # columns with infinities and a NaN take the same special cases as rows do.
+    g = Graph()
+    x = g.input("x", (2, 5, 3, 130))
+    g.output(g.softmax(x, axis=1))
+    g.output(g.log_softmax(x, axis=1))
+    data = np.random.default_rng(7).standard_normal((2, 5, 3, 130)).astype(np.float32) * 4
+    data[0, :, 0, 3] = -np.inf
+    data[1, 2, 1, 64] = np.inf
+    data[0, 4, 2, 129] = np.nan
+    data[1, :, 2, 0] = [1000.0, 999.0, -1000.0, 0.0, 5.0]
+    assert_matches(g.module(), ["softmax", "log_softmax"], [[data]], 1e-5, 1e-6)
+
+
 def test_softmax_is_stable_and_handles_infinities() -> None:
     g = Graph()
     x = g.input("x", (None, 4))
