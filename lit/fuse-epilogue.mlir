@@ -157,3 +157,22 @@ func.func @int8_activation_weight(%x: tensor<2x4xui8>, %w: tensor<4x4xi8>, %xz: 
   %d = quant.dequantize %acc, %s, %az : (tensor<2x4xi32>, tensor<f32>, tensor<i32>) -> tensor<2x4xf32>
   func.return %d : tensor<2x4xf32>
 }
+
+// -----
+
+// A concat anchors an epilogue, and its chain may change the element type: the concat
+// writes each element once, so it copies and quantizes in one kernel.
+// CHECK-LABEL: func.func @concat_then_quantize
+// INT8-LABEL: func.func @concat_then_quantize
+// CHECK: %[[G:.+]] = fusion.group ({{.+}}) {kind = "epilogue"} : ({{.+}}) -> (tensor<?x6xi8>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: nn.concat
+// CHECK-NEXT: quant.quantize
+// CHECK-NEXT: fusion.yield
+// CHECK: func.return %[[G]]
+func.func @concat_then_quantize(%a: tensor<?x4xf32>, %b: tensor<?x2xf32>, %t: tensor<f32>) -> tensor<?x6xi8> {
+  %qz = nn.constant {value = dense<3> : tensor<i8>} : tensor<i8>
+  %c = nn.concat %a, %b {axis = 1 : i64} : (tensor<?x4xf32>, tensor<?x2xf32>) -> tensor<?x6xf32>
+  %q = quant.quantize %c, %t, %qz : (tensor<?x6xf32>, tensor<f32>, tensor<i8>) -> tensor<?x6xi8>
+  func.return %q : tensor<?x6xi8>
+}

@@ -72,8 +72,8 @@ func.func @concat_columns(%a: tensor<?x4xf32>, %b: tensor<?x?xf32>) -> tensor<?x
 // CHECK-NEXT:        memref.store %[[V]], %[[Y]][%[[I]], %[[J]]]
 // CHECK:         scf.for %[[I2:.+]] = %{{.+}} to
 // CHECK-NEXT:      scf.for %[[J2:.+]] = %{{.+}} to
-// CHECK-NEXT:        %[[W:.+]] = memref.load %[[B]][%[[I2]], %[[J2]]]
 // CHECK-NEXT:        %[[COL:.+]] = arith.addi %[[J2]], %[[C4]] : index
+// CHECK-NEXT:        %[[W:.+]] = memref.load %[[B]][%[[I2]], %[[J2]]]
 // CHECK-NEXT:        memref.store %[[W]], %[[Y]][%[[I2]], %[[COL]]]
 
 // -----

@@ -17,6 +17,9 @@ is formed only where the kernel builder lowers it (``quant_epilogue_anchor`` say
 not, as a remark); ``quant.dynamic_quantize`` needs the whole tensor's range before
 its first element, so it is never an epilogue and starts its own kernel.
 
+A concat anchors a chain too (``RETYPING_PRODUCERS``): ``quantize(concat(a, b))`` copies
+and quantizes in one kernel.
+
 Before::
 
     %0 = nn.conv %x, %w, %b ...
@@ -57,7 +60,12 @@ from dynir.passes._fusion_utils import (
 )
 from dynir.remarks import remark
 
-EPILOGUE_PRODUCERS = frozenset({"nn.conv", "nn.matmul", "nn.gemm", "nn.conv_transpose"})
+EPILOGUE_PRODUCERS = frozenset({"nn.conv", "nn.matmul", "nn.gemm", "nn.conv_transpose", "nn.concat"})
+
+RETYPING_PRODUCERS = frozenset({"nn.concat"})
+"""Float anchors whose chain may change the element type: a concat writes each element
+once, so ``quantize(concat(a, b))`` is one kernel that copies and quantizes (YOLO's C2f
+blocks in int8), instead of a float concat and a quantize pass over its output."""
 
 
 def _same_kind(consumer: Operation, produced: TensorType, retypes: bool) -> bool:
@@ -72,7 +80,7 @@ def epilogue_chain(producer: Operation) -> list[Operation]:
     ``x * sigmoid(x)``; GELU: ``x * 0.5 * (1 + erf(x / sqrt 2))``): the kernel computes
     each element of ``x`` once and every branch from it in registers."""
     chain = [producer]
-    retypes = producer.name in QUANT_EPILOGUE_ANCHORS
+    retypes = producer.name in QUANT_EPILOGUE_ANCHORS or producer.name in RETYPING_PRODUCERS
     produced = tensor(producer.results[0])
     current = producer.results[0]
     while True:

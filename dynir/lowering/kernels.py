@@ -78,10 +78,10 @@ def has_lowering(name: str) -> bool:
     return name in _LOWERINGS
 
 
-RETYPING_EPILOGUE_ANCHORS = frozenset({"quant.packed_matmul", "quant.packed_conv"})
+RETYPING_EPILOGUE_ANCHORS = frozenset({"quant.packed_matmul", "quant.packed_conv", "nn.concat"})
 """Anchors whose lowering keeps its accumulators apart from the output and stores only the
 epilogue's value, so the epilogue may change the element type (an ``i32`` accumulator
-dequantized to ``f32`` or requantized to ``i8``). The float micro-kernel accumulates in
+dequantized to ``f32`` or requantized to ``i8``; a concat quantized as it copies). The float micro-kernel accumulates in
 its output buffer across k blocks: its epilogues keep the type."""
 
 

@@ -37,7 +37,7 @@ from dynir.lowering.families.shape import (
     remui,
     static_dim,
 )
-from dynir.lowering.kernels import lowers
+from dynir.lowering.kernels import Epilogue, lowers
 from dynir.lowering.scalar import LoweringError
 
 
@@ -169,14 +169,20 @@ def _fill_value(kb: KernelBuilder, op: Operation, value: float) -> SSAValue:
 
 
 @lowers("nn.concat")
-def lower_concat(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
-    """One nest per input, writing its slab at the running offset along ``axis``."""
+def lower_concat(
+    kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue], epilogue: Epilogue | None = None
+) -> None:
+    """One nest per input, writing its slab at the running offset along ``axis``; an
+    epilogue (``quantize(concat(...))`` in int8 CNNs) applies to each element at its store,
+    and may change the element type: the output is written once, never read back."""
     (y,) = outs
     axis = normalize_axis(read_int(getattr(op, "axis", None)), rank(y))
     offset: int | SSAValue = 0
     for position, x in enumerate(ins):
         ivs, body = kb.parallel_loop_nest(kb.dims(x))  # inputs write disjoint slabs
-        body.store(body.load(x, ivs), y, _shifted(body, ivs, axis, offset))
+        index = _shifted(body, ivs, axis, offset)
+        value = body.load(x, ivs)
+        body.store(value if epilogue is None else epilogue(body, value, index), y, index)
         if position + 1 < len(ins):
             offset = _advance(kb, offset, x, axis)
 
