@@ -70,6 +70,27 @@ func.func @conv_silu(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %b: tenso
 
 // -----
 
+// The SiLU branches meet in the mul; its result then has two users (a residual add and
+// the output), so the epilogue ends at the meeting point rather than being dropped.
+// CHECK-LABEL: func.func @conv_silu_then_fan_out
+// CHECK: %[[G:.+]] = fusion.group {{.+}} {kind = "epilogue"}
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: nn.conv
+// CHECK-NEXT: nn.sigmoid
+// CHECK-NEXT: nn.mul
+// CHECK-NEXT: fusion.yield
+// CHECK: nn.add %[[G]], %[[G]]
+// REMARK: remark: [fuse-epilogue] epilogue ends: result has 2 users
+func.func @conv_silu_then_fan_out(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, %b: tensor<4xf32>) -> (tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) {
+  %0 = nn.conv %x, %w, %b {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  %1 = nn.sigmoid %0 : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %2 = nn.mul %0, %1 : (tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  %3 = nn.add %2, %2 : (tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+  func.return %2, %3 : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>
+}
+
+// -----
+
 // Branches that do not meet (two results leave) keep the producer alone.
 // CHECK-LABEL: func.func @branches_that_do_not_meet
 // CHECK-NOT: fusion.group

@@ -140,10 +140,16 @@ def _branches_that_meet(
                     members.append(consumer)
                     inside.add(consumer)
                     grown = True
-    leaving = [r for op in members for r in op.results if any(use.operation not in inside for use in r.uses)]
-    if len(leaving) != 1 or len(members) == len(chain):
-        return None
-    return sorted(members, key=position), leaving[0]
+    # The longest prefix (in block order, so every member's operands come before it)
+    # from which one value leaves: where the branches meet, even if what follows the
+    # meeting point fans out again (YOLO: SiLU, then a residual add and two quantizes).
+    ordered = sorted(members, key=position)
+    for end in range(len(ordered), len(chain), -1):
+        kept = set(ordered[:end])
+        leaving = [r for op in ordered[:end] for r in op.results if any(u.operation not in kept for u in r.uses)]
+        if len(leaving) == 1:
+            return ordered[:end], leaving[0]
+    return None
 
 
 def _anchors(op: Operation, int8_epilogues: str) -> bool:
