@@ -72,6 +72,21 @@ declare i64 @syscall(i64, ...)
 declare i32 @sched_yield()
 declare void @llvm.x86.sse2.pause()
 
+; One spin of a wait loop: pause, and every 256th spin let another thread on this core run.
+define internal i64 @dynir_backoff(i64 %spins) alwaysinline {
+entry:
+  call void @llvm.x86.sse2.pause()
+  %next = add i64 %spins, 1
+  %low = and i64 %next, 255
+  %yield = icmp eq i64 %low, 0
+  br i1 %yield, label %give, label %done
+give:
+  %r = call i32 @sched_yield()
+  br label %done
+done:
+  ret i64 %next
+}
+
 define void @dynir_worker(ptr %mb) {
 entry:
   %s0 = load atomic i32, ptr %mb acquire, align 8
@@ -85,15 +100,7 @@ idle:
   %new = icmp ne i32 %now, %seen
   br i1 %new, label %task, label %spin
 spin:
-  call void @llvm.x86.sse2.pause()
-  %spins1 = add i64 %spins, 1
-  %low = and i64 %spins1, 255
-  %yield = icmp eq i64 %low, 0
-  br i1 %yield, label %yield.bb, label %spin.check
-yield.bb:
-  %y = call i32 @sched_yield()
-  br label %spin.check
-spin.check:
+  %spins1 = call i64 @dynir_backoff(i64 %spins)
   %tired = icmp ugt i64 %spins1, SPIN_LIMIT
   br i1 %tired, label %sleep, label %spin.next
 spin.next:
@@ -177,20 +184,12 @@ mine:
   call void @dynir_call(ptr %fn, ptr %args, i64 %nargs, i64 0, i64 %parts)
   br label %join
 join:
-  %spins = phi i64 [ 0, %mine ], [ %spins1, %join.spin ], [ %spins1, %join.yield ]
+  %spins = phi i64 [ 0, %mine ], [ %spins1, %join.wait ]
   %left = load atomic i64, ptr %counter acquire, align 8
   %done = icmp eq i64 %left, 0
   br i1 %done, label %exit, label %join.wait
 join.wait:
-  call void @llvm.x86.sse2.pause()
-  %spins1 = add i64 %spins, 1
-  %low = and i64 %spins1, 255
-  %yield = icmp eq i64 %low, 0
-  br i1 %yield, label %join.yield, label %join.spin
-join.yield:
-  %y = call i32 @sched_yield()
-  br label %join
-join.spin:
+  %spins1 = call i64 @dynir_backoff(i64 %spins)
   br label %join
 exit:
   ret void
@@ -278,11 +277,9 @@ def native_pool(cores: Sequence[int]) -> NativePool | None:
         return pool
 
 
-def _forget_pools_after_fork() -> None:
-    # A forked child has none of the parent's threads: its pools would wait forever.
+def forget_pools() -> None:
+    """Drop every pool: in a forked child (``parallel`` registers this at fork), which has
+    none of the parent's threads, a pool would wait forever for its workers."""
     global _POOLS_LOCK
     _POOLS.clear()
     _POOLS_LOCK = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_pools_after_fork)

@@ -33,7 +33,7 @@ from typing import Any
 
 from dynir.backends.llvm.abi import KernelSignature, MemrefArg, ScalarArg
 from dynir.diagnostics import DynirError
-from dynir.runtime.native_pool import native_pool
+from dynir.runtime.native_pool import forget_pools, native_pool
 
 PARALLEL_MIN_ELEMENTS = 1 << 15
 """Elements in a step's buffers (inputs + outputs) below which a partitioned kernel runs
@@ -208,10 +208,12 @@ def partitioned_call(
 
 
 def _forget_pools_after_fork() -> None:
-    # A forked child has none of the parent's worker threads: their queues would never drain.
+    # A forked child has none of the parent's worker threads: their queues would never
+    # drain, and the native pools' mailboxes would never be answered.
     global _POOLS_LOCK
     _POOLS.clear()
     _POOLS_LOCK = threading.Lock()
+    forget_pools()
 
 
 os.register_at_fork(after_in_child=_forget_pools_after_fork)
