@@ -27,6 +27,8 @@ step 3  add    -> y      ┘ fresh: returned to the caller
 
 from __future__ import annotations
 
+import math
+
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,7 +58,7 @@ class ArenaPlan:
             if where is None:
                 arrays.append(np.empty(shape, dtype=dtype))
             else:
-                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                nbytes = math.prod(shape) * dtype.itemsize  # np.prod: 6 us more per output
                 arrays.append(buffers[where][:nbytes].view(dtype).reshape(shape))
         return arrays
 
@@ -80,7 +82,7 @@ def plan_arena(
         for position, (slot, dtype, shape) in enumerate(zip(outputs, step_dtypes, step_shapes)):
             if slot in kept:
                 continue
-            nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize
             lives.append((nbytes, index, last_use.get(slot, index), index, position))
     buffer_sizes: list[int] = []
     buffer_lives: list[list[tuple[int, int]]] = []

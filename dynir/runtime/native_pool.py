@@ -9,20 +9,28 @@ process (x86-64 Linux):
 - each worker is a Python thread that pins itself to a core and calls
   ``dynir_worker(mailbox)`` through ctypes, which releases the GIL and never returns;
 - a worker spins on its mailbox's sequence number (``pause``; ``sched_yield`` every 256
-  spins, so a thread that shares its core runs) for ``SPIN_LIMIT`` spins (~1 ms), then
-  sleeps in ``futex(FUTEX_WAIT)`` until the next task;
-- ``dynir_run`` (one ctypes call per kernel launch) writes each worker's task into its
-  mailbox, bumps its sequence number (and wakes it if it sleeps), runs part 0 itself,
-  and spins until the shared counter of unfinished parts is zero.
+  spins, so a thread that shares its core runs) for ``SPIN_LIMIT`` spins (~0.1-0.3 ms:
+  the gap between two kernels of one inference is ~5-10 us), then sleeps in
+  ``futex(FUTEX_WAIT)`` until the next task;
+- ``dynir_run`` (one ctypes call per kernel launch) describes the job (kernel, arguments,
+  parts), bumps each worker's sequence number (waking it if it sleeps), then claims parts
+  from the job's counter like the workers do, and spins until no part is unfinished.
 
-A round trip costs ~2 us while workers spin. Kernels are called through
+Parts are claimed, not assigned: a worker that another process keeps off its core (a
+busy or shared machine) takes no part, and the caller runs them all instead of waiting
+for it. With assigned parts and 1 ms of spinning, two dynir processes on two cores ran
+YOLO 40x slower (each waited for its preempted worker's part, time slice after time
+slice); claimed parts and short spins leave the wait only for a part already started.
+
+A round trip costs ~4 us while workers spin. Kernels are called through
 ``dynir_call(fn, args, nargs, part, parts)``: partitioned kernels take only pointers and
 ``i64`` (memrefs, then ``(part, parts)``), which the x86-64 calling convention passes
 alike, so one switch over the argument count calls any of them.
 
 Mailbox layout, one per worker, 128 bytes (two cache lines, only its worker and the
 caller touch it): ``[0]`` sequence number (i32 futex word), ``[1]`` sleeping flag,
-``[2]`` stop flag, ``[3..8]`` fn, args, nargs, part, parts, counter pointer.
+``[2]`` stop flag, ``[3]`` the job. The job (the pool's first 128 bytes): next part to
+claim, parts unfinished, fn, args, nargs, parts.
 """
 
 from __future__ import annotations
@@ -37,8 +45,8 @@ from collections.abc import Sequence
 MAX_ARGS = 64
 """Flat arguments (pointers and sizes, without ``(part, parts)``) ``dynir_call`` accepts."""
 
-SPIN_LIMIT = 1 << 14
-"""Spins before a worker sleeps: ~1 ms (a ``pause`` is ~65 cycles on Zen 4)."""
+SPIN_LIMIT = 1 << 12
+"""Spins before a worker sleeps: ~0.1-0.3 ms (a ``pause`` is ~65 cycles on Zen 4)."""
 
 _MAILBOX_BYTES = 128
 _FUTEX_WAIT_PRIVATE = 128
@@ -87,11 +95,38 @@ done:
   ret i64 %next
 }
 
+; A job (its own cache lines): [0] next part to claim, [8] parts not finished,
+; [16] fn, [24] args, [32] nargs, [40] parts.
+define internal void @dynir_claim(ptr %job) {
+entry:
+  %fn.p = getelementptr i64, ptr %job, i64 2
+  %args.p = getelementptr i64, ptr %job, i64 3
+  %nargs.p = getelementptr i64, ptr %job, i64 4
+  %parts.p = getelementptr i64, ptr %job, i64 5
+  %remaining = getelementptr i64, ptr %job, i64 1
+  br label %claim
+claim:
+  %part = atomicrmw add ptr %job, i64 1 acq_rel
+  %parts = load i64, ptr %parts.p
+  %mine = icmp slt i64 %part, %parts
+  br i1 %mine, label %run, label %exit
+run:
+  %fn = load ptr, ptr %fn.p
+  %args = load ptr, ptr %args.p
+  %nargs = load i64, ptr %nargs.p
+  call void @dynir_call(ptr %fn, ptr %args, i64 %nargs, i64 %part, i64 %parts)
+  %old = atomicrmw sub ptr %remaining, i64 1 release
+  br label %claim
+exit:
+  ret void
+}
+
 define void @dynir_worker(ptr %mb) {
 entry:
   %s0 = load atomic i32, ptr %mb acquire, align 8
   %sleeping = getelementptr i64, ptr %mb, i64 1
   %stop.p = getelementptr i64, ptr %mb, i64 2
+  %job.p = getelementptr i64, ptr %mb, i64 3
   br label %idle
 idle:
   %seen = phi i32 [ %s0, %entry ], [ %seen, %spin.next ], [ %seen, %woke ], [ %now, %ran ]
@@ -124,20 +159,8 @@ task:
   %is.stop = icmp ne i64 %stop, 0
   br i1 %is.stop, label %exit, label %run
 run:
-  %fn.p = getelementptr i64, ptr %mb, i64 3
-  %fn = load ptr, ptr %fn.p
-  %args.p = getelementptr i64, ptr %mb, i64 4
-  %args = load ptr, ptr %args.p
-  %nargs.p = getelementptr i64, ptr %mb, i64 5
-  %nargs = load i64, ptr %nargs.p
-  %part.p = getelementptr i64, ptr %mb, i64 6
-  %part = load i64, ptr %part.p
-  %parts.p = getelementptr i64, ptr %mb, i64 7
-  %parts = load i64, ptr %parts.p
-  %counter.p = getelementptr i64, ptr %mb, i64 8
-  %counter = load ptr, ptr %counter.p
-  call void @dynir_call(ptr %fn, ptr %args, i64 %nargs, i64 %part, i64 %parts)
-  %old = atomicrmw sub ptr %counter, i64 1 release
+  %job = load ptr, ptr %job.p
+  call void @dynir_claim(ptr %job)
   br label %ran
 ran:
   br label %idle
@@ -145,9 +168,19 @@ exit:
   ret void
 }
 
-define void @dynir_run(ptr %counter, ptr %mailboxes, i64 %workers, ptr %fn, ptr %args, i64 %nargs, i64 %parts) {
+define void @dynir_run(ptr %job, ptr %mailboxes, i64 %workers, ptr %fn, ptr %args, i64 %nargs, i64 %parts) {
 entry:
-  store atomic i64 %workers, ptr %counter seq_cst, align 8
+  %fn.p = getelementptr i64, ptr %job, i64 2
+  store ptr %fn, ptr %fn.p
+  %args.p = getelementptr i64, ptr %job, i64 3
+  store ptr %args, ptr %args.p
+  %nargs.p = getelementptr i64, ptr %job, i64 4
+  store i64 %nargs, ptr %nargs.p
+  %parts.p = getelementptr i64, ptr %job, i64 5
+  store i64 %parts, ptr %parts.p
+  %remaining = getelementptr i64, ptr %job, i64 1
+  store atomic i64 %parts, ptr %remaining seq_cst, align 8
+  store atomic i64 0, ptr %job seq_cst, align 8
   br label %post
 post:
   %i = phi i64 [ 0, %entry ], [ %i1, %posted ]
@@ -156,19 +189,8 @@ post:
 publish:
   %mb.p = getelementptr ptr, ptr %mailboxes, i64 %i
   %mb = load ptr, ptr %mb.p
-  %fn.p = getelementptr i64, ptr %mb, i64 3
-  store ptr %fn, ptr %fn.p
-  %args.p = getelementptr i64, ptr %mb, i64 4
-  store ptr %args, ptr %args.p
-  %nargs.p = getelementptr i64, ptr %mb, i64 5
-  store i64 %nargs, ptr %nargs.p
-  %part = add i64 %i, 1
-  %part.p = getelementptr i64, ptr %mb, i64 6
-  store i64 %part, ptr %part.p
-  %parts.p = getelementptr i64, ptr %mb, i64 7
-  store i64 %parts, ptr %parts.p
-  %counter.p = getelementptr i64, ptr %mb, i64 8
-  store ptr %counter, ptr %counter.p
+  %job.p = getelementptr i64, ptr %mb, i64 3
+  store ptr %job, ptr %job.p
   %seq = atomicrmw add ptr %mb, i32 1 seq_cst
   %sleeping.p = getelementptr i64, ptr %mb, i64 1
   %sleeping = load atomic i64, ptr %sleeping.p seq_cst, align 8
@@ -181,11 +203,11 @@ posted:
   %i1 = add i64 %i, 1
   br label %post
 mine:
-  call void @dynir_call(ptr %fn, ptr %args, i64 %nargs, i64 0, i64 %parts)
+  call void @dynir_claim(ptr %job)
   br label %join
 join:
   %spins = phi i64 [ 0, %mine ], [ %spins1, %join.wait ]
-  %left = load atomic i64, ptr %counter acquire, align 8
+  %left = load atomic i64, ptr %remaining acquire, align 8
   %done = icmp eq i64 %left, 0
   br i1 %done, label %exit, label %join.wait
 join.wait:
@@ -212,9 +234,10 @@ class NativePool:
     """One spinning machine-code worker per core in ``cores``; ``run`` hands them parts.
 
     Mailboxes live in memory from ``aligned_alloc`` that is never freed: daemon workers
-    still read them while the interpreter shuts down."""
+    still read them while the interpreter shuts down. ``start_workers=False`` makes a
+    pool whose workers never come (a stand-in for workers kept off their cores)."""
 
-    def __init__(self, cores: Sequence[int]) -> None:
+    def __init__(self, cores: Sequence[int], *, start_workers: bool = True) -> None:
         from dynir.backends.llvm.jit import load_native
 
         self._tracker, addresses = load_native(_module_ir(), ["dynir_worker", "dynir_run"])
@@ -228,10 +251,10 @@ class NativePool:
         if not block:
             raise MemoryError("dynir: cannot allocate the worker pool's mailboxes")
         ctypes.memset(block, 0, _MAILBOX_BYTES * (len(self.cores) + 1))
-        self._counter = block  # the first 128 bytes: the counter of unfinished parts
+        self._job = block  # the first 128 bytes: the job being run (see the IR)
         self._mailboxes = {core: block + _MAILBOX_BYTES * (k + 1) for k, core in enumerate(self.cores)}
         self._lock = threading.Lock()
-        for core, mailbox in self._mailboxes.items():
+        for core, mailbox in self._mailboxes.items() if start_workers else ():
             threading.Thread(target=self._serve, args=(core, mailbox), name=f"dynir-native-{core}",
                              daemon=True).start()
 
@@ -243,8 +266,8 @@ class NativePool:
         self._worker(mailbox)
 
     def run(self, address: int, flat: Sequence[int], parts: int, caller_core: int | None) -> bool:
-        """``kernel(*flat, part, parts)`` for every part, part 0 on this thread and the
-        others on workers pinned to cores other than ``caller_core``. False (nothing ran)
+        """``kernel(*flat, part, parts)`` for every part, claimed by this thread and by
+        workers pinned to cores other than ``caller_core``. False (nothing ran)
         when another thread is using the pool, the arguments do not fit, or there are
         too few workers: the caller then runs the kernel some other way."""
         if len(flat) > MAX_ARGS:
@@ -255,7 +278,7 @@ class NativePool:
         try:
             args = (ctypes.c_int64 * max(1, len(flat)))(*flat)
             mailboxes = (ctypes.c_void_p * max(1, len(workers)))(*workers)
-            self._run(self._counter, mailboxes, len(workers), address, args, len(flat), parts)
+            self._run(self._job, mailboxes, len(workers), address, args, len(flat), parts)
         finally:
             self._lock.release()
         return True

@@ -80,6 +80,13 @@ def test_arguments_arrive_in_order(pool: native.NativePool, count: int) -> None:
     del tracker
 
 
+def test_the_caller_runs_the_parts_no_worker_claims(mark: tuple[object, int]) -> None:
+    absent = native.NativePool([0, 1], start_workers=False)  # workers that never run
+    buffer = np.zeros(4, np.int64)
+    assert absent.run(mark[1], [buffer.ctypes.data, 2], 3, None)
+    assert buffer.tolist() == [3002, 3003, 3004, 0]
+
+
 def test_too_many_arguments_are_refused(pool: native.NativePool, mark: tuple[object, int]) -> None:
     buffer = np.zeros(4, np.int64)
     assert not pool.run(mark[1], [buffer.ctypes.data] * (native.MAX_ARGS + 1), 2, _current_core())
