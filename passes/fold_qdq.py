@@ -167,14 +167,9 @@ def sink_dequantize(op: Operation) -> str | None:
     if not feeds_quantize and any(_only_user(v) is not op for v in data):
         return "a dequantized value has other users"
     moved = _integer_version(op, [d.operands[0] for d in dqs], first.zero_point)  # type: ignore[union-attr]
-    moved.location = op.location
     dq = q.DequantizeOp.make([moved.results[0], first.scale, first.zero_point])
     dq.location = first.location
-    _insert([moved, dq], op)
-    op.results[0].replace_all_uses_with(dq.results[0])
-    remark(moved, f"dequantize moved after '{op.name}': it runs on {element_of(moved.results[0].type)}"
-           + (" as max with the zero point" if op.name == "nn.relu" else ""))
-    _erase_dead([op])
+    _replace_moved(op, moved, [moved, dq], dq.results[0], f"dequantize moved after '{op.name}'")
     return None
 
 
@@ -197,14 +192,25 @@ def hoist_quantize(quantize: q.QuantizeOp) -> str | None:
         new_ops.append(inner)
         quantized.append(inner.results[0])
     moved = _integer_version(producer, quantized, quantize.zero_point)
-    moved.location = producer.location
-    new_ops.append(moved)
-    _insert(new_ops, quantize)
-    quantize.results[0].replace_all_uses_with(moved.results[0])
-    remark(moved, f"quantize moved before '{producer.name}': it runs on {element_of(moved.results[0].type)}"
-           + (" as max with the zero point" if producer.name == "nn.relu" else ""))
-    _erase_dead([quantize])
+    _replace_moved(quantize, moved, [*new_ops, moved], moved.results[0],
+                   f"quantize moved before '{producer.name}'", original=producer)
     return None
+
+
+def _replace_moved(
+    old: Operation, moved: Operation, new_ops: list[Operation], result: SSAValue, what: str,
+    original: Operation | None = None,
+) -> None:
+    """Put ``new_ops`` before ``old``, hand ``old``'s uses to ``result``, say ``what`` moved
+    and erase what died. ``moved`` is the integer version of ``original`` (default ``old``):
+    it takes its location, and a relu becomes a max with the zero point."""
+    source = original or old
+    moved.location = source.location
+    _insert(new_ops, old)
+    old.results[0].replace_all_uses_with(result)
+    remark(moved, f"{what}: it runs on {element_of(moved.results[0].type)}"
+           + (" as max with the zero point" if source.name == "nn.relu" else ""))
+    _erase_dead([old])
 
 
 def fold_pair(quantize: q.QuantizeOp) -> str | None:

@@ -17,7 +17,7 @@ is formed only where the kernel builder lowers it (``quant_epilogue_anchor`` say
 not, as a remark); ``quant.dynamic_quantize`` needs the whole tensor's range before
 its first element, so it is never an epilogue and starts its own kernel.
 
-A concat anchors a chain too (``RETYPING_PRODUCERS``): ``quantize(concat(a, b))`` copies
+A concat anchors a chain too (``RETYPING_EPILOGUE_ANCHORS``): ``quantize(concat(a, b))`` copies
 and quantizes in one kernel.
 
 Before::
@@ -44,7 +44,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from dynir.lowering.kernels import has_lowering
+from dynir.lowering.kernels import RETYPING_EPILOGUE_ANCHORS, has_lowering
 from dynir.lowering.scalar import has_scalar_form
 from dynir.diagnostics import DynirError
 from dynir.passes._fusion_utils import (
@@ -62,11 +62,6 @@ from dynir.remarks import remark
 
 EPILOGUE_PRODUCERS = frozenset({"nn.conv", "nn.matmul", "nn.gemm", "nn.conv_transpose", "nn.concat"})
 
-RETYPING_PRODUCERS = frozenset({"nn.concat"})
-"""Float anchors whose chain may change the element type: a concat writes each element
-once, so ``quantize(concat(a, b))`` is one kernel that copies and quantizes (YOLO's C2f
-blocks in int8), instead of a float concat and a quantize pass over its output."""
-
 
 def _same_kind(consumer: Operation, produced: TensorType, retypes: bool) -> bool:
     """The consumer keeps the producer's type (its shape only, for integer anchors)."""
@@ -80,7 +75,9 @@ def epilogue_chain(producer: Operation) -> list[Operation]:
     ``x * sigmoid(x)``; GELU: ``x * 0.5 * (1 + erf(x / sqrt 2))``): the kernel computes
     each element of ``x`` once and every branch from it in registers."""
     chain = [producer]
-    retypes = producer.name in QUANT_EPILOGUE_ANCHORS or producer.name in RETYPING_PRODUCERS
+    # Integer anchors, and float ones whose lowering stores only the epilogue's value
+    # (a concat: ``quantize(concat(a, b))`` copies and quantizes in one kernel).
+    retypes = producer.name in QUANT_EPILOGUE_ANCHORS or producer.name in RETYPING_EPILOGUE_ANCHORS
     produced = tensor(producer.results[0])
     current = producer.results[0]
     while True:

@@ -254,6 +254,8 @@ class NativePool:
         self._job = block  # the first 128 bytes: the job being run (see the IR)
         self._mailboxes = {core: block + _MAILBOX_BYTES * (k + 1) for k, core in enumerate(self.cores)}
         self._lock = threading.Lock()
+        self._workers: dict[tuple[int | None, int], tuple[ctypes.Array[ctypes.c_void_p], int]] = {}
+        """The mailboxes (and how many) a call from a core with ``parts`` parts wakes."""
         for core, mailbox in self._mailboxes.items() if start_workers else ():
             threading.Thread(target=self._serve, args=(core, mailbox), name=f"dynir-native-{core}",
                              daemon=True).start()
@@ -272,13 +274,17 @@ class NativePool:
         too few workers: the caller then runs the kernel some other way."""
         if len(flat) > MAX_ARGS:
             return False
-        workers = [mb for core, mb in self._mailboxes.items() if core != caller_core][: parts - 1]
-        if len(workers) < parts - 1 or not self._lock.acquire(blocking=False):
+        found = self._workers.get((caller_core, parts))
+        if found is None:
+            chosen = [mb for core, mb in self._mailboxes.items() if core != caller_core][: parts - 1]
+            found = self._workers[(caller_core, parts)] = ((ctypes.c_void_p * max(1, len(chosen)))(*chosen),
+                                                           len(chosen))
+        workers, count = found
+        if count < parts - 1 or not self._lock.acquire(blocking=False):
             return False
         try:
             args = (ctypes.c_int64 * max(1, len(flat)))(*flat)
-            mailboxes = (ctypes.c_void_p * max(1, len(workers)))(*workers)
-            self._run(self._job, mailboxes, len(workers), address, args, len(flat), parts)
+            self._run(self._job, workers, count, address, args, len(flat), parts)
         finally:
             self._lock.release()
         return True

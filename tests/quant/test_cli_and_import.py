@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import dynir
+from dynir.bench.int8 import ort_int8_model
 from dynir.cli.main import main
 from dynir.dialects.quant import UniformQuantizedType, u8
 from dynir.models import MODELS
@@ -94,24 +95,10 @@ def test_qlinear_add_matches_onnxruntime_within_one_step() -> None:
     np.testing.assert_array_equal(dynir.compile(module, cache_dir=False)(feeds["a"], feeds["b"])[0], got)
 
 
-def test_onnxruntime_qdq_model_runs_in_int8(tmp_path: Path) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
+def test_onnxruntime_qdq_model_runs_in_int8() -> None:
     spec = MODELS["conv_block"]
-    model = spec.build(seed=0)
-    onnx.save(model, tmp_path / "f.onnx")
     feeds = [spec.inputs(seed=i) for i in range(2)]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    qmodel = onnx.load(str(tmp_path / "q.onnx"))
+    qmodel = ort_int8_model(spec.build(seed=0), "int8-static", feeds)  # onnxruntime's quantize_static, QDQ
     module = dynir.import_onnx(qmodel)
     names = [op.name for op in module.walk()]
     assert "quant.quantize" in names and "quant.dequantize" in names

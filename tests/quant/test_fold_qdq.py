@@ -5,8 +5,6 @@ model from onnxruntime's ``quantize_static`` moves int8 data through its max-poo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -14,6 +12,7 @@ from onnx import TensorProto, helper
 from xdsl.dialects.builtin import ModuleOp
 
 import dynir
+from dynir.bench.int8 import ort_int8_model
 from dynir.ir.context import make_context
 from dynir.passes.fold_qdq import FoldQdqPass
 from dynir.quantization import cosine
@@ -131,7 +130,7 @@ func.func @main(%q: tensor<4x8xui8>, %s: tensor<f32>, %z: tensor<ui8>) -> (tenso
     assert remarks == ["not folded: 'nn.transpose' result has other users"]
 
 
-def _qdq_model(tmp_path: Path) -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]]]:
+def _qdq_model() -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]]]:
     """Conv -> Relu -> MaxPool -> Flatten -> Gemm, quantized by onnxruntime (QDQ)."""
     rng = np.random.default_rng(0)
     inits = [
@@ -150,25 +149,12 @@ def _qdq_model(tmp_path: Path) -> tuple[onnx.ModelProto, list[dict[str, np.ndarr
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, tmp_path / "f.onnx")
     feeds = [{"x": rng.normal(size=(1, 3, 8, 8)).astype(np.float32)} for _ in range(4)]
-
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    return onnx.load(str(tmp_path / "q.onnx")), feeds
+    return ort_int8_model(model, "int8-static", feeds), feeds  # onnxruntime's quantize_static, QDQ
 
 
-def test_onnxruntime_qdq_model_moves_int8_data(tmp_path: Path) -> None:
-    qmodel, feeds = _qdq_model(tmp_path)
+def test_onnxruntime_qdq_model_moves_int8_data() -> None:
+    qmodel, feeds = _qdq_model()
     module = dynir.import_onnx(qmodel)
     after, remarks = folded(module)
     pools = [op for op in after.walk() if op.name == "nn.max_pool"]

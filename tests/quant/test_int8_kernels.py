@@ -5,7 +5,7 @@ multiples of the panel (K % 4, N % 32, M % 8), M = 0 and 1, and a dynamic batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 from xdsl.dialects import func
@@ -28,6 +28,8 @@ from dynir.passes._fusion_utils import make_group
 from dynir.passes.prepack_weights import PrepackWeightsPass
 from dynir.remarks import collect_remarks
 
+from .conftest import assert_bit_exact
+
 RNG = np.random.default_rng(7)
 
 
@@ -47,16 +49,6 @@ def packed_ops(module: ModuleOp) -> tuple[list[str], list[str]]:
     with collect_remarks() as remarks:
         PrepackWeightsPass().apply(make_context(), clone)
     return [op.name for op in clone.walk() if op.name.startswith("quant.")], [r.message for r in remarks]
-
-
-def assert_bit_exact(module: ModuleOp, input_sets: Sequence[Sequence[np.ndarray]]) -> None:
-    compiled = dynir.compile(module, dynamic=True, cache_dir=False)
-    for inputs in input_sets:
-        got = compiled(*inputs)
-        want = dynir.interpret(module, *inputs)
-        for g, w in zip(got, want, strict=True):
-            assert g.dtype == w.dtype and g.shape == w.shape
-            np.testing.assert_array_equal(g, w, err_msg=f"inputs {[a.shape for a in inputs]}")
 
 
 def test_pack_and_unpack_round_trip() -> None:

@@ -3,24 +3,13 @@ references, on ``?`` dims with sizes 0, 1 and more, signed and unsigned storage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 import dynir
 
+from .conftest import assert_bit_exact
+
 RNG = np.random.default_rng(0)
-
-
-def assert_bit_exact(text: str, input_sets: Sequence[Sequence[np.ndarray]]) -> None:
-    module = dynir.parse(text)
-    compiled = dynir.compile(module, dynamic=True, cache_dir=False)
-    for inputs in input_sets:
-        got = compiled(*inputs)
-        want = dynir.interpret(module, *inputs)
-        for g, w in zip(got, want, strict=True):
-            assert g.dtype == w.dtype and g.shape == w.shape
-            np.testing.assert_array_equal(g, w, err_msg=f"inputs {[a.shape for a in inputs]}")
 
 
 def ints(shape: tuple[int, ...], dtype: type) -> np.ndarray:

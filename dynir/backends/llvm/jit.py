@@ -114,24 +114,24 @@ def load_native(llvm_ir: str, symbols: list[str]) -> tuple[llvm.ResourceTracker,
     parsed = llvm.parse_assembly(llvm_ir)
     parsed.verify()
     optimize(parsed, speed_level=2)
-    builder = llvm.JITLibraryBuilder().add_object_img(host_target_machine().emit_object(parsed))
-    builder.add_current_process()
-    for symbol in symbols:
-        builder.export_symbol(symbol)
-    with _LINK_LOCK:
-        tracker = builder.link(_lljit(), f"dynir_native_{next(_LIBRARY_IDS)}")
+    tracker = _link(host_target_machine().emit_object(parsed), symbols, "dynir_native")
     return tracker, {symbol: int(tracker[symbol]) for symbol in symbols}
 
 
 def load_object(object_code: bytes, exports: dict[str, ExportedKernel]) -> CompiledModule:
     """Link object code into a fresh JIT library and resolve the exported kernels."""
+    tracker = _link(object_code, [export.symbol for export in exports.values()], "dynir_module")
+    return CompiledModule(tracker, exports)
+
+
+def _link(object_code: bytes, symbols: list[str], prefix: str) -> llvm.ResourceTracker:
+    """``object_code`` as a fresh JIT library (a unique name) exporting ``symbols``."""
     builder = llvm.JITLibraryBuilder().add_object_img(object_code).add_current_process()
-    for export in exports.values():
-        builder.export_symbol(export.symbol)
+    for symbol in symbols:
+        builder.export_symbol(symbol)
     with _LINK_LOCK:
-        library = f"dynir_module_{next(_LIBRARY_IDS)}"
+        library = f"{prefix}_{next(_LIBRARY_IDS)}"
         try:
-            tracker = builder.link(_lljit(), library)
+            return builder.link(_lljit(), library)
         except RuntimeError as error:
             raise TranslationError(f"JIT linking of {library} failed: {error}") from None
-    return CompiledModule(tracker, exports)
