@@ -2,10 +2,12 @@
 
 Level: the loop level (next to ``vector``, ``scf``, ``memref``, ``arith``), shared by the
 LLVM and CUDA emitters. Each op is target-neutral: the LLVM backend maps it to an
-intrinsic (``llvm.masked.gather``, AVX-512 VNNI ``vpdpbusd``), the CUDA emitter to a loop
-over lanes or ``__dp4a``. Why our own: xDSL 0.74's ``vector`` has no ``gather`` (MLIR's
-``vector.gather``) and MLIR has no target-neutral 4-way int8 dot product (its
-``x86vector`` dialect is target-specific and lacks ``vpdpbusd``).
+intrinsic (``llvm.masked.gather``, AVX-512 VNNI ``vpdpbusd``) or a compare, the CUDA
+emitter to a loop over lanes or ``__dp4a``. Why our own: xDSL 0.74's ``vector`` has no
+``gather`` (MLIR's ``vector.gather``), MLIR has no target-neutral 4-way int8 dot product
+(its ``x86vector`` dialect is target-specific and lacks ``vpdpbusd``), and xDSL 0.74's
+``arith.cmpi`` returns a scalar ``i1`` only (MLIR's compares lane by lane), so a lane mask
+from computed lanes needs ``vecx.in_range``.
 
 ```mlir
 // result[i] = mask[i] ? base[indices...][offsets[i]] : pass_thru[i]   (row-major linear)
@@ -14,6 +16,9 @@ over lanes or ``__dp4a``. Why our own: xDSL 0.74's ``vector`` has no ``gather`` 
 
 // result[i] = acc[i] + sum_{j<4} zext(a[4i+j]) * sext(b[4i+j])   (u8 x s8 -> s32)
 %acc2 = vecx.dot4 %acc, %a, %b : vector<16xi32>, vector<64xi8>, vector<64xi8> -> vector<16xi32>
+
+// mask[i] = 0 <= v[i] < bound   (one unsigned compare)
+%mask = vecx.in_range %v, %bound : vector<16xi64>, index -> vector<16xi1>
 ```
 """
 
@@ -131,5 +136,40 @@ class Dot4Op(IRDLOperation):
         return ((sums + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
-OPS = [GatherOp, Dot4Op]
+@irdl_op_definition
+class InRangeOp(IRDLOperation):
+    """Lane mask of the integer lanes inside ``[0, bound)``: ``result[i] = 0 <= v[i] < bound``
+    (``bound`` an ``index``, or a scalar of the lanes' type; one unsigned compare). The
+    generalisation of ``vector.create_mask`` to lanes that are not ``0, 1, 2 ...``."""
+
+    name = "vecx.in_range"
+    value = operand_def(VectorType)
+    bound = operand_def()
+    result = result_def(VectorType)
+    assembly_format = "$value `,` $bound attr-dict `:` type($value) `,` type($bound) `->` type($result)"
+    traits = traits_def(Pure())
+
+    def __init__(self, value: SSAValue, bound: SSAValue) -> None:
+        lanes = _lanes(_vector(value.type, "value"))
+        super().__init__(operands=[value, bound], result_types=[VectorType(IntegerType(1), [lanes])])
+
+    def verify_(self) -> None:
+        value = _vector(self.value.type, "value")
+        result = _vector(self.result.type, "result")
+        width = _int_width(value.element_type)
+        if width is None or width < 8:
+            raise VerifyException(f"value must be a vector of integers of 8 bits or more, got {value}")
+        bound = self.bound.type
+        if not (isinstance(bound, IndexType) and width == 64) and bound != value.element_type:
+            raise VerifyException(f"bound must be {value.element_type}{' or index' if width == 64 else ''}, got {bound}")
+        if _int_width(result.element_type) != 1 or _lanes(result) != _lanes(value):
+            raise VerifyException(f"result must be vector<{_lanes(value)}xi1>, got {result}")
+
+    @staticmethod
+    def reference(value: np.ndarray, bound: int) -> np.ndarray:
+        """numpy semantics."""
+        return (value >= 0) & (value < bound)
+
+
+OPS = [GatherOp, Dot4Op, InRangeOp]
 VecX = Dialect("vecx", OPS, [])

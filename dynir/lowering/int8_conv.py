@@ -11,35 +11,40 @@ padding, zeros past K)::
     scratch[k4, j, q] = X_col'[4 k4 + q, first_col + j]
 
 How the scratch is filled (X_col row ``(c, kh, kw)`` over 16 consecutive positions is
-always one masked 16-byte load, then 4 rows are interleaved by two shuffles into one
-64-byte store):
+always one masked 16-byte load, the masked-off lanes reading the zero point; 4 rows are
+interleaved by two shuffles into one 64-byte store). ``k = c * taps + tap`` repeats its tap
+pattern every ``lcm(4, taps)`` k's, so that period is unrolled (taps, shifts and masks
+static) inside a loop over channels. The masks depend on the tap and the panel only: per
+panel, the ``(oh, ow)`` of its columns (one division) give each tap's lane mask by
+``vecx.in_range`` compares, kept as one 16-bit word per (tap, vector).
 - *row copy*, when every stride is 1 and the output row is as wide as the input row
   (1x1 convs, "same"-padded 3x3 ...): the 16 bytes are consecutive input bytes shifted
-  by ``(kh - pad) * W + (kw - pad)``, the load masked to the input plane and blended
-  with the zero point where a per-panel byte table says the lane is padding;
-- *phase planes* otherwise (strides, dilations, "valid" windows, the 7x7 stride-2 stem):
-  once per (image, group) and thread the input is repacked into one plane per
+  by ``(kh - pad) * W + (kw - pad)``; a lane reads where ``(oh + kh - pad, ow + kw - pad)``
+  is inside the input;
+- *phase planes* otherwise (strides, dilations, "valid" windows, the 7x7 stem): once
+  per (image, group) and thread the input is repacked into one plane per
   ``(c, kw, ih % stride)``, ``OW`` bytes a row, padding stored as the zero point::
 
       planes[(c * KW + kw) * SH + by, r * OW + ow] = x[c, r * SH + by, ow * SW + kw * DW - pad_left]
 
   so tap ``(c, kh, kw)`` at output ``(oh, ow)`` is byte ``(oh + ay) * OW + ow`` of plane
   ``(c, kw, by)`` with ``kh * DH - pad_top = ay * SH + by``: consecutive positions read
-  consecutive bytes, rows outside the plane are masked to the zero point. No table.
+  consecutive bytes; a lane reads where row ``oh + ay`` is inside the plane.
 Each column's sum of X_col' is needed only with non-zero weight zero points: a dot4 of
 the scratch with ones.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseArrayBase, VectorType, i1, i8, i32, i64
+from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseArrayBase, IntegerType, VectorType, i1, i8, i32, i64
 from xdsl.ir import SSAValue
 
 from dynir.dialects.quant.packed import DOT_GROUP
-from dynir.dialects.vecx import Dot4Op
+from dynir.dialects.vecx import Dot4Op, InRangeOp
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.int8_microkernel import Int8Tile, Panel, broadcast_word, splat
 
@@ -69,15 +74,23 @@ class ConvGeometry:
         return self.channels * self.taps
 
 
-def allocate_conv_scratch(
-    kb: KernelBuilder, tile: Int8Tile, padded_depth: int, geometry: ConvGeometry, row_copy: bool
-) -> tuple[SSAValue, SSAValue | None]:
-    """The X_col panel scratch and, for the row copy, its per-tap lane table (bytes), once
-    per kernel call at the kernel's top level."""
-    scratch = kb.add(memref.AllocaOp.get(i8, 64, [padded_depth // DOT_GROUP, tile.cols, DOT_GROUP]))
-    if row_copy:
-        return scratch, kb.add(memref.AllocaOp.get(i8, 64, [geometry.taps, tile.cols]))
-    return scratch, None
+@dataclass(frozen=True)
+class ConvScratch:
+    """Stack buffers of the X_col panel, allocated once per kernel call at its top level."""
+
+    panel: SSAValue
+    """The panel in the VNNI layout ``[K/4][NR][4]``."""
+    masks: SSAValue
+    """Per (tap, vector) the lanes whose input lies in the input (one ``lanes``-bit word)."""
+    places: SSAValue
+    """``(oh, ow)`` of each column of the panel (i64)."""
+
+
+def allocate_conv_scratch(kb: KernelBuilder, tile: Int8Tile, padded_depth: int, geometry: ConvGeometry) -> ConvScratch:
+    panel = kb.add(memref.AllocaOp.get(i8, 64, [padded_depth // DOT_GROUP, tile.cols, DOT_GROUP]))
+    masks = kb.add(memref.AllocaOp.get(IntegerType(tile.lanes), 64, [geometry.taps, tile.vectors]))
+    places = kb.add(memref.AllocaOp.get(i64, 64, [2, tile.cols]))
+    return ConvScratch(panel, masks, places)
 
 
 def allocate_phase_planes(kb: KernelBuilder, geometry: ConvGeometry) -> SSAValue:
@@ -150,9 +163,7 @@ class ConvOperands:
     terms: SSAValue
     geometry: ConvGeometry
     row_sums: bool
-    scratch: SSAValue
-    table: SSAValue | None
-    """The row copy's per-tap lane table; None with phase planes."""
+    scratch: ConvScratch
     planes: SSAValue | None
     """The phase planes (filled by the caller); None for the row copy."""
     broadcast_unsigned: bool = False
@@ -163,7 +174,7 @@ class ConvOperands:
         return -(-self.geometry.depth // DOT_GROUP)
 
     def vector(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel, group: SSAValue, v: int) -> SSAValue:
-        return kb.add(vector.LoadOp(self.scratch, [group, kb.index(v * tile.lanes), kb.index(0)], tile.bytes_type))
+        return kb.add(vector.LoadOp(self.scratch.panel, [group, kb.index(v * tile.lanes), kb.index(0)], tile.bytes_type))
 
     def word(self, kb: KernelBuilder, tile: Int8Tile, row: SSAValue, group: SSAValue, tail: bool) -> SSAValue:
         index = [kb.addi(self.first_out, row), kb.muli(group, kb.index(DOT_GROUP))]
@@ -188,130 +199,141 @@ class ConvOperands:
     # -- the scratch ---------------------------------------------------------------
 
     def begin(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        if self.table is not None:
-            self._fill_table(kb, tile, panel, self.table)
+        self._fill_masks(kb, tile, panel)
         self._copy_rows(kb, tile, panel)
         if self.row_sums:
             self._column_sums(kb, tile, panel)
 
-    def _tap_offsets(self, kb: KernelBuilder, tap: SSAValue) -> tuple[SSAValue, SSAValue]:
-        """``(kh * dh - pad_top, kw * dw - pad_left)`` of tap number ``tap``."""
+    def _tap(self, tap: int) -> tuple[int, int]:
+        """``(kh * dh - pad_top, kw * dw - pad_left)``: where tap ``tap`` reads, relative to
+        the output position (times the strides)."""
         g = self.geometry
-        kh, kw = kb.divsi(tap, kb.index(g.kernel[1])), kb.remsi(tap, kb.index(g.kernel[1]))
-        dy = kb.subi(kb.muli(kh, kb.index(g.dilations[0])), kb.index(g.pads[0]))
-        dx = kb.subi(kb.muli(kw, kb.index(g.dilations[1])), kb.index(g.pads[1]))
-        return dy, dx
+        kh, kw = divmod(tap, g.kernel[1])
+        return kh * g.dilations[0] - g.pads[0], kw * g.dilations[1] - g.pads[1]
 
-    def _source(self, kb: KernelBuilder, position: SSAValue, tap: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
-        """``(inside, row, col)`` in the input plane of tap ``tap`` at output ``position``."""
+    def _phase(self, tap: int) -> tuple[int, int]:
+        """``(ay, by)`` of tap ``tap``'s row offset ``dy = ay * SH + by`` (``0 <= by < SH``):
+        the phase plane's row shift and phase."""
+        return divmod(self._tap(tap)[0], self.geometry.strides[0])
+
+    def _fill_masks(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
+        """``masks[tap, v]``: the lanes of vector ``v`` of the panel that read the input
+        under ``tap`` (the rest read the zero point): a few vector compares per tap, from
+        the ``(oh, ow)`` of the panel's columns (one division per panel)."""
         g = self.geometry
-        oh, ow = kb.divsi(position, g.out_w), kb.remsi(position, g.out_w)
-        dy, dx = self._tap_offsets(kb, tap)
-        ih = kb.addi(kb.muli(oh, kb.index(g.strides[0])), dy)
-        iw = kb.addi(kb.muli(ow, kb.index(g.strides[1])), dx)
-        inside = kb.add(arith.AndIOp(kb.cmpi(ih, g.in_h, "ult"), kb.cmpi(iw, g.in_w, "ult")))
-        return inside, ih, iw
-
-    def _fill_table(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel, table: SSAValue) -> None:
-        """``table[tap, j]``: whether column ``j``'s input under ``tap`` lies in the input."""
-        with kb.loop(kb.index(self.geometry.taps)) as (tap, taps):
-            with taps.loop(taps.index(tile.cols)) as (j, body):
-                position = body.addi(panel.first_col, j)
-                inside, _, _ = self._source(body, position, tap)
-                inside = body.add(arith.AndIOp(inside, body.cmpi(j, panel.left, "slt")))
-                body.store(body.select(inside, body.int_const(-1, i8), body.int_const(0, i8)), table, [tap, j])
+        places = self.scratch.places
+        start = [kb.divsi(panel.first_col, g.out_w), kb.remsi(panel.first_col, g.out_w)]
+        with kb.reduction_loop(kb.index(tile.cols), start) as (j, carried, body, next_):
+            oh, ow = carried
+            for axis, value in enumerate(carried):
+                body.store(body.add(arith.IndexCastOp(value, i64)), places, [body.index(axis), j])
+            ow_next = body.addi(ow, body.index(1))
+            wrap = body.cmpi(ow_next, g.out_w, "eq")
+            next_ += [body.select(wrap, body.addi(oh, body.index(1)), oh), body.select(wrap, body.index(0), ow_next)]
+        lanes_type = VectorType(i64, [tile.lanes])
+        word_type = VectorType(IntegerType(tile.lanes), [1])
+        rows = g.in_h if self.planes is None else phase_rows(kb, g)
+        for v in range(tile.vectors):
+            oh, ow = (kb.add(vector.LoadOp(places, [kb.index(axis), kb.index(v * tile.lanes)], lanes_type)) for axis in (0, 1))
+            live = kb.add(vector.CreateMaskOp([kb.subi(panel.left, kb.index(v * tile.lanes))], VectorType(i1, [tile.lanes])))
+            for tap in range(g.taps):
+                if self.planes is None:  # stride 1: the input row and column themselves
+                    dy, dx = self._tap(tap)
+                    inside = kb.add(arith.AndIOp(_in_range(kb, oh, dy, rows), _in_range(kb, ow, dx, g.in_w)))
+                else:  # the phase plane's row; its columns are the output's
+                    inside = _in_range(kb, oh, self._phase(tap)[0], rows)
+                word = kb.add(vector.BitcastOp(kb.add(arith.AndIOp(inside, live)), word_type))
+                kb.add(vector.StoreOp(word, self.scratch.masks, [kb.index(tap), kb.index(v)]))
 
     def _copy_rows(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        """The scratch, 4 X_col rows at a time; ``(c, kh, kw)`` of k walks like an odometer
-        (no divisions)."""
+        """The scratch, 4 X_col rows at a time. ``k = c * taps + tap`` repeats its tap
+        pattern every ``lcm(4, taps)`` k's (at most 4 channels), so that period is unrolled
+        (every tap, mask and shift static) and the loop runs over periods; the channels
+        left over and the zero rows past K follow, unrolled."""
         g = self.geometry
+        period = math.lcm(DOT_GROUP, g.taps)
+        channels, groups = period // g.taps, period // DOT_GROUP
+        periods = g.channels // channels
+        reads = self._reads(kb, tile)
+        with kb.loop(kb.index(periods)) as (p, body):
+            first = body.muli(p, body.index(channels))
+            for q in range(groups):
+                ks = range(q * DOT_GROUP, (q + 1) * DOT_GROUP)
+                rows = [(body.addi(first, body.index(k // g.taps)), k % g.taps) for k in ks]
+                self._store_group(body, tile, panel, body.addi(body.muli(p, body.index(groups)), body.index(q)), rows, reads)
+        for group in range(periods * groups, self.groups):
+            ks = range(group * DOT_GROUP, (group + 1) * DOT_GROUP)
+            rows = [(kb.index(k // g.taps), k % g.taps) if k < g.depth else None for k in ks]
+            self._store_group(kb, tile, panel, kb.index(group), rows, reads)
+
+    def _reads(self, kb: KernelBuilder, tile: Int8Tile) -> list[tuple[SSAValue, list[SSAValue]]]:
+        """Per tap: the shift of its bytes from the output position, and its lane masks."""
+        g = self.geometry
+        mask_type = VectorType(i1, [tile.lanes])
+        reads: list[tuple[SSAValue, list[SSAValue]]] = []
+        for tap in range(g.taps):
+            if self.planes is None:
+                dy, dx = self._tap(tap)
+                shift = kb.addi(kb.muli(kb.index(dy), g.in_w), kb.index(dx))
+            else:
+                shift = kb.muli(kb.index(self._phase(tap)[0]), g.out_w)
+            masks = []
+            for v in range(tile.vectors):
+                word = kb.add(vector.LoadOp(self.scratch.masks, [kb.index(tap), kb.index(v)], VectorType(IntegerType(tile.lanes), [1])))
+                masks.append(kb.add(vector.BitcastOp(word, mask_type)))
+            reads.append((shift, masks))
+        return reads
+
+    def _store_group(
+        self, kb: KernelBuilder, tile: Int8Tile, panel: Panel, group: SSAValue, rows: list[tuple[SSAValue, int] | None],
+        reads: list[tuple[SSAValue, list[SSAValue]]],
+    ) -> None:
+        """X_col rows ``(channel, tap)`` (None: a zero row past K) interleaved into
+        ``panel[group]``."""
         lanes = tile.lanes
         row_type = VectorType(i8, [lanes])
-        zero_point = splat(kb, self.x_zero, row_type)
-        zeros = splat(kb, kb.int_const(0, i8), row_type)
-        flip = splat(kb, kb.int_const(-128, i8), row_type)
-        ones = splat(kb, kb.int_const(-1, i8), row_type)
-        start = [kb.index(0)] * 3
-        with kb.reduction_loop(kb.index(self.groups), start) as (k4, carried, body, next_):
-            rows: list[list[SSAValue]] = [[] for _ in range(tile.vectors)]
-            state = list(carried)
-            for q in range(DOT_GROUP):
-                real = body.cmpi(body.addi(body.muli(k4, body.index(DOT_GROUP)), body.index(q)), body.index(g.depth), "slt")
-                source, plane, shift, keep = self._row_source(body, state)
-                for v in range(tile.vectors):
-                    col = body.addi(body.addi(panel.first_col, body.index(v * lanes)), shift)
-                    mask = _in_plane(body, col, plane, lanes)
-                    row = body.add(vector.MaskedLoadOp(source[0], [*source[1:], col], mask, zero_point))
-                    if keep is not None:
-                        row = _blend(body, body.add(vector.LoadOp(keep[0], [keep[1], body.index(v * lanes)], row_type)), row, zero_point, ones)
-                    if self.signed:
-                        row = body.add(arith.XOrIOp(row, flip))
-                    rows[v].append(body.select(real, row, zeros))
-                state = self._advance(body, state)
-            for v in range(tile.vectors):
-                pairs = [_interleave(body, rows[v][0], rows[v][1], lanes, 1), _interleave(body, rows[v][2], rows[v][3], lanes, 1)]
-                packed = _interleave(body, pairs[0], pairs[1], 2 * lanes, 2)
-                body.add(vector.StoreOp(packed, self.scratch, [k4, body.index(v * lanes), body.index(0)]))
-            next_ += state
+        for v in range(tile.vectors):
+            values: list[SSAValue] = []
+            for row in rows:
+                if row is None:
+                    values.append(splat(kb, kb.int_const(0, i8), row_type))
+                    continue
+                channel, tap = row
+                shift, masks = reads[tap]
+                col = kb.addi(kb.addi(panel.first_col, kb.index(v * lanes)), shift)
+                value = kb.add(vector.MaskedLoadOp(self.x if self.planes is None else self.planes,
+                                                   [*self._row_base(kb, channel, tap), col], masks[v], splat(kb, self.x_zero, row_type)))
+                if self.signed:
+                    value = kb.add(arith.XOrIOp(value, splat(kb, kb.int_const(-128, i8), row_type)))
+                values.append(value)
+            pairs = [_interleave(kb, values[0], values[1], lanes, 1), _interleave(kb, values[2], values[3], lanes, 1)]
+            packed = _interleave(kb, pairs[0], pairs[1], 2 * lanes, 2)
+            kb.add(vector.StoreOp(packed, self.scratch.panel, [group, kb.index(v * lanes), kb.index(0)]))
 
-    def _row_source(
-        self, kb: KernelBuilder, state: list[SSAValue]
-    ) -> tuple[list[SSAValue], SSAValue, SSAValue, tuple[SSAValue, SSAValue] | None]:
-        """Where X_col row ``(c, kh, kw)`` lies: (buffer and the indices before the last
-        one, the size of the plane it is read from, the shift of the position within it,
-        the lane table and its row for the row copy)."""
-        g = self.geometry
-        c, kh, kw = state
-        c = kb.add(arith.MinSIOp(c, kb.index(g.channels - 1)))  # past K (the zero tail): any row
+    def _row_base(self, kb: KernelBuilder, channel: SSAValue, tap: int) -> list[SSAValue]:
+        """The indices before the last one of X_col row ``(channel, tap)``'s source row."""
         if self.planes is None:
-            assert self.table is not None
-            dy = kb.subi(kb.muli(kh, kb.index(g.dilations[0])), kb.index(g.pads[0]))
-            dx = kb.subi(kb.muli(kw, kb.index(g.dilations[1])), kb.index(g.pads[1]))
-            tap = kb.add(arith.MinSIOp(kb.addi(kb.muli(kh, kb.index(g.kernel[1])), kw), kb.index(g.taps - 1)))
-            source = [self.x, self.image, kb.addi(self.first_in, c), kb.index(0)]
-            return source, kb.muli(g.in_h, g.in_w), kb.addi(kb.muli(dy, g.in_w), dx), (self.table, tap)
-        sh = g.strides[0]
-        lift = -(-g.pads[0] // sh)  # kh * DH - pad_top + SH * lift >= 0
-        above = kb.addi(kb.muli(kh, kb.index(g.dilations[0])), kb.index(sh * lift - g.pads[0]))
-        ay = kb.subi(kb.divsi(above, kb.index(sh)), kb.index(lift))
-        by = kb.remsi(above, kb.index(sh))
-        plane = kb.addi(kb.muli(kb.addi(kb.muli(c, kb.index(g.kernel[1])), kw), kb.index(sh)), by)
-        return [self.planes, plane], kb.dim(self.planes, 1), kb.muli(ay, g.out_w), None
-
-    def _advance(self, kb: KernelBuilder, state: list[SSAValue]) -> list[SSAValue]:
-        """``(c, kh, kw)`` of the next k."""
-        c, kh, kw = state
-        kernel = self.geometry.kernel
-        kw1 = kb.addi(kw, kb.index(1))
-        wrap_w = kb.cmpi(kw1, kb.index(kernel[1]), "eq")
-        kh1 = kb.select(wrap_w, kb.addi(kh, kb.index(1)), kh)
-        wrap_h = kb.cmpi(kh1, kb.index(kernel[0]), "eq")
-        return [kb.select(wrap_h, kb.addi(c, kb.index(1)), c), kb.select(wrap_h, kb.index(0), kh1), kb.select(wrap_w, kb.index(0), kw1)]
+            return [self.image, kb.addi(self.first_in, channel), kb.index(0)]
+        g = self.geometry
+        kw = tap % g.kernel[1]
+        by = self._phase(tap)[1]
+        return [kb.addi(kb.muli(kb.addi(kb.muli(channel, kb.index(g.kernel[1])), kb.index(kw)), kb.index(g.strides[0])), kb.index(by))]
 
     def _column_sums(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
         ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(ONES, i32), tile.acc_type), tile.bytes_type))
         init = [splat(kb, kb.int_const(0, i32), tile.acc_type)] * tile.vectors
         with kb.reduction_loop(kb.index(self.groups), init) as (k4, carried, body, next_):
             for v in range(tile.vectors):
-                data = body.add(vector.LoadOp(self.scratch, [k4, body.index(v * tile.lanes), body.index(0)], tile.bytes_type))
+                data = body.add(vector.LoadOp(self.scratch.panel, [k4, body.index(v * tile.lanes), body.index(0)], tile.bytes_type))
                 next_.append(body.add(Dot4Op(carried[v], data, ones)))
         panel.state["colsum"] = list(next_)
 
 
-def _in_plane(kb: KernelBuilder, first: SSAValue, plane: SSAValue, lanes: int) -> SSAValue:
-    """Lanes ``i`` with ``0 <= first + i < plane``: the part of a row segment inside the
-    input plane (the rest is padding and must not be read)."""
-    mask_type = VectorType(i1, [lanes])
-    below = kb.add(vector.CreateMaskOp([kb.subi(kb.index(0), first)], mask_type))
-    before_end = kb.add(vector.CreateMaskOp([kb.subi(plane, first)], mask_type))
-    every = kb.add(vector.CreateMaskOp([kb.index(lanes)], mask_type))
-    return kb.add(arith.AndIOp(before_end, kb.add(arith.XOrIOp(below, every))))
-
-
-def _blend(kb: KernelBuilder, keep: SSAValue, value: SSAValue, other: SSAValue, ones: SSAValue) -> SSAValue:
-    """``value`` where the bytes of ``keep`` are 0xFF, ``other`` where they are 0."""
-    kept = kb.add(arith.AndIOp(value, keep))
-    return kb.add(arith.OrIOp(kept, kb.add(arith.AndIOp(other, kb.add(arith.XOrIOp(keep, ones))))))
+def _in_range(kb: KernelBuilder, lanes: SSAValue, offset: int, bound: SSAValue) -> SSAValue:
+    """Lanes with ``0 <= lanes + offset < bound``."""
+    if offset:
+        lanes = kb.addi(lanes, splat(kb, kb.int_const(offset, i64), lanes.type))  # type: ignore[arg-type]
+    return kb.add(InRangeOp(lanes, bound))
 
 
 def _interleave(kb: KernelBuilder, a: SSAValue, b: SSAValue, lanes: int, width: int) -> SSAValue:

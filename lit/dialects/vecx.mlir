@@ -29,3 +29,20 @@ func.func @gather_indices(%m: memref<4x8xf32>, %i: index, %o: vector<16xi32>, %k
   %g = vecx.gather %m[%i], %o, %k, %z : memref<4x8xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> -> vector<16xf32>
   func.return %g : vector<16xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @in_range
+// CHECK: vecx.in_range %{{.*}}, %{{.*}} : vector<16xi64>, index -> vector<16xi1>
+func.func @in_range(%v: vector<16xi64>, %n: index) -> vector<16xi1> {
+  %m = vecx.in_range %v, %n : vector<16xi64>, index -> vector<16xi1>
+  func.return %m : vector<16xi1>
+}
+
+// -----
+
+func.func @in_range_bound(%v: vector<8xi32>, %n: index) -> vector<8xi1> {
+  // expected-error @+1 {{bound must be i32, got index}}
+  %m = vecx.in_range %v, %n : vector<8xi32>, index -> vector<8xi1>
+  func.return %m : vector<8xi1>
+}

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dynir.dialects.vecx import Dot4Op, GatherOp
+from dynir.dialects.vecx import Dot4Op, GatherOp, InRangeOp
 
 
 def test_dot4_reference_is_unsigned_times_signed_per_group_of_four() -> None:
@@ -26,3 +26,8 @@ def test_gather_reference_keeps_pass_thru_where_masked() -> None:
     base = np.arange(10, dtype=np.float32)
     got = GatherOp.reference(base, np.array([9, 0, 5, 100]), np.array([True, True, True, False]), np.full(4, -1, np.float32))
     np.testing.assert_array_equal(got, [9, 0, 5, -1])
+
+
+def test_in_range_reference_is_zero_to_bound() -> None:
+    got = InRangeOp.reference(np.array([-1, 0, 3, 4, 5], np.int64), 4)
+    np.testing.assert_array_equal(got, [False, True, True, False, False])

@@ -32,8 +32,8 @@ from xdsl.ir import Operation
 
 from dynir.backends.llvm.errors import TranslationError
 from dynir.backends.llvm.target import host_target
-from dynir.backends.llvm.vector_lowering import vector_llvm_type
-from dynir.dialects.vecx import Dot4Op
+from dynir.backends.llvm.vector_lowering import splat, vector_llvm_type
+from dynir.dialects.vecx import Dot4Op, InRangeOp
 
 if TYPE_CHECKING:
     from dynir.backends.llvm.translate import FunctionTranslator
@@ -79,6 +79,16 @@ def portable_dot4(builder: ir.IRBuilder, acc: ir.Value, lhs: ir.Value, rhs: ir.V
     return total
 
 
+def _in_range(t: FunctionTranslator, op: InRangeOp) -> None:
+    """``icmp ult v, splat(bound)``: negative lanes are huge unsigned, so out of range too."""
+    value = t.scalar(op.value, op)
+    lane_type = _vector_type(op, op.value.type)
+    bound = t.scalar(op.bound, op)
+    if bound.type != lane_type.element:
+        bound = t.builder.trunc(bound, lane_type.element) if bound.type.width > lane_type.element.width else t.builder.zext(bound, lane_type.element)
+    t.values[op.result] = t.builder.icmp_unsigned("<", value, splat(t.builder, bound, lane_type))
+
+
 def _bitcast(t: FunctionTranslator, op: vector.BitcastOp) -> None:
     t.values[op.result] = t.builder.bitcast(t.scalar(op.source, op), _vector_type(op, op.result.type))
 
@@ -95,6 +105,7 @@ Handler = Callable[["FunctionTranslator", Any], None]
 
 VECX_HANDLERS: dict[type[Operation], Handler] = {
     Dot4Op: _dot4,
+    InRangeOp: _in_range,
     vector.BitcastOp: _bitcast,
     vector.ShuffleOp: _shuffle,
 }

@@ -334,7 +334,7 @@ def lower_packed_conv(
     )
     row_copy = set(strides) == {1} and (kernel[1] - 1) * dilations[1] == pads[1] + pads[3]
     padded_depth = rows.type.get_shape()[1]  # type: ignore[attr-defined]
-    scratch, table = allocate_conv_scratch(kb, tile, padded_depth, geometry, row_copy)
+    scratch = allocate_conv_scratch(kb, tile, padded_depth, geometry)
     planes = None if row_copy else allocate_phase_planes(kb, geometry)
     finish_scratch = allocate_scratch(kb, tile) if epilogue is not None else None
     flat = epilogue is not None and epilogue_reads_flat(kb, epilogue, i32, y)
@@ -360,7 +360,7 @@ def lower_packed_conv(
             x=x, image=n, first_in=first_in, first_out=first_out,
             x_zero=x_zero, signed=not is_unsigned(op.input.type),  # type: ignore[arg-type]
             rows=rows, terms=terms, geometry=geometry, row_sums=bool(read_int(op.row_sums, 1)),
-            scratch=scratch, table=table, planes=planes,
+            scratch=scratch, planes=planes,
         )
         finish = None
         if epilogue is not None:
