@@ -143,11 +143,12 @@ def _elementwise_kernel(
     for value in yielded[1:]:
         sizes = [a if a is b else kb.add(arith.MaxUIOp(a, b)) for a, b in zip(sizes, values.dims(value))]
     flat = _flat_tail(group)
-    if flat > 1:  # one loop over the last ``flat`` dims; the others index element 0 of them
+    if flat > 1:  # one loop over the last ``flat`` dims, indexing the last of them not 1
+        shape = _tensor(group.outputs[0].type).get_shape()
         lead = len(sizes) - flat
-        tail = math.prod(_tensor(group.outputs[0].type).get_shape()[lead:])
-        ivs, inner = kb.parallel_loop_nest([*sizes[:lead], kb.index(tail)])
-        ivs = [*ivs[:lead], *[kb.index(0)] * (flat - 1), ivs[lead]]
+        ivs, inner = kb.parallel_loop_nest([*sizes[:lead], kb.index(math.prod(shape[lead:]))])
+        at = max(axis for axis in range(lead, len(shape)) if shape[axis] != 1)
+        ivs = [*ivs[:lead], *[ivs[lead] if axis == at else kb.index(0) for axis in range(lead, len(shape))]]
     else:
         ivs, inner = kb.parallel_loop_nest(sizes)
     for value, out in zip(yielded, outs):
@@ -167,8 +168,9 @@ def _flat_tail(group: GroupOp) -> int:
     most whose sizes are static and, in every tensor of the group, either the output's
     or all 1 (so the row-major address of ``[..., 0, 0, p]`` is element ``p`` of the
     tail, or the tail is broadcast). A 128x10x10 quantize then runs 1600-element rows
-    (vectorised whole) instead of 10-element ones (8 lanes and 2 scalars). View ops
-    remap indices: a group holding one keeps its nest."""
+    (vectorised whole) instead of 10-element ones (8 lanes and 2 scalars). The flat index
+    goes to the last dim of the tail that is not 1 (loads read index 0 of size-1 dims).
+    View ops remap indices: a group holding one keeps its nest."""
     block = group.body.block
     if any(op.name in VIEW_OPS for op in block.ops):
         return 1
@@ -177,8 +179,8 @@ def _flat_tail(group: GroupOp) -> int:
     out = _tensor(group.outputs[0].type).get_shape()
     for flat in range(len(out), 1, -1):
         tail = list(out[len(out) - flat:])
-        if DYNAMIC_INDEX in tail:
-            continue
+        if DYNAMIC_INDEX in tail or sum(size != 1 for size in tail) < 2:
+            continue  # (one dim not 1 is a plain loop already; a size-1 dim reads index 0)
         if all(_tail_of(shape, flat) in (tail, [1] * flat) for shape in shapes):
             return flat
     return 1

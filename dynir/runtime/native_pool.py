@@ -40,7 +40,7 @@ import os
 import platform
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 MAX_ARGS = 64
 """Flat arguments (pointers and sizes, without ``(part, parts)``) ``dynir_call`` accepts."""
@@ -216,6 +216,40 @@ join.wait:
 exit:
   ret void
 }
+
+; A whole recorded call (dynir.runtime.replay): steps of [fn, args, nargs, parts], each
+; run alone (parts <= 1) or on the pool, in order.
+define void @dynir_replay(ptr %job, ptr %mailboxes, i64 %workers, ptr %steps, i64 %count) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %next ]
+  %more = icmp slt i64 %i, %count
+  br i1 %more, label %step, label %exit
+step:
+  %base = mul i64 %i, 4
+  %fn.p = getelementptr i64, ptr %steps, i64 %base
+  %fn = load ptr, ptr %fn.p
+  %args.p = getelementptr i64, ptr %fn.p, i64 1
+  %args = load ptr, ptr %args.p
+  %nargs.p = getelementptr i64, ptr %fn.p, i64 2
+  %nargs = load i64, ptr %nargs.p
+  %parts.p = getelementptr i64, ptr %fn.p, i64 3
+  %parts = load i64, ptr %parts.p
+  %alone = icmp sle i64 %parts, 1
+  br i1 %alone, label %direct, label %pooled
+direct:
+  call void @dynir_call(ptr %fn, ptr %args, i64 %nargs, i64 0, i64 1)
+  br label %next
+pooled:
+  call void @dynir_run(ptr %job, ptr %mailboxes, i64 %workers, ptr %fn, ptr %args, i64 %nargs, i64 %parts)
+  br label %next
+next:
+  %i1 = add i64 %i, 1
+  br label %loop
+exit:
+  ret void
+}
 """
 
 
@@ -228,6 +262,7 @@ def _module_ir() -> str:
 _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
                         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 _WORKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_REPLAY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
 
 
 class NativePool:
@@ -240,8 +275,9 @@ class NativePool:
     def __init__(self, cores: Sequence[int], *, start_workers: bool = True) -> None:
         from dynir.backends.llvm.jit import load_native
 
-        self._tracker, addresses = load_native(_module_ir(), ["dynir_worker", "dynir_run"])
+        self._tracker, addresses = load_native(_module_ir(), ["dynir_worker", "dynir_run", "dynir_replay"])
         self._run = _RUN(addresses["dynir_run"])
+        self._replay = _REPLAY(addresses["dynir_replay"])
         self._worker = _WORKER(addresses["dynir_worker"])
         libc = ctypes.CDLL(None)
         libc.aligned_alloc.restype = ctypes.c_void_p
@@ -274,6 +310,21 @@ class NativePool:
         too few workers: the caller then runs the kernel some other way."""
         if len(flat) > MAX_ARGS:
             return False
+        args = (ctypes.c_int64 * max(1, len(flat)))(*flat)
+        return self._exclusive(parts, caller_core, lambda job, workers, count: self._run(
+            job, workers, count, address, args, len(flat), parts))
+
+    def replay(self, steps: int, count: int, parts: int, caller_core: int | None) -> bool:
+        """Run ``count`` recorded steps (``dynir.runtime.replay``: at address ``steps``,
+        ``[fn, args, nargs, parts]`` each, ``parts`` at most ``parts``) in one call; False
+        (nothing ran) when ``run`` would say False."""
+        return self._exclusive(parts, caller_core, lambda job, workers, workers_count: self._replay(
+            job, workers, workers_count, steps, count))
+
+    def _exclusive(self, parts: int, caller_core: int | None, call: Callable[[int, object, int], None]) -> bool:
+        """``call(job, mailboxes, count)`` holding the pool, with the workers that a call
+        from ``caller_core`` in ``parts`` parts wakes; False when they are too few or
+        another thread holds the pool."""
         found = self._workers.get((caller_core, parts))
         if found is None:
             chosen = [mb for core, mb in self._mailboxes.items() if core != caller_core][: parts - 1]
@@ -283,8 +334,7 @@ class NativePool:
         if count < parts - 1 or not self._lock.acquire(blocking=False):
             return False
         try:
-            args = (ctypes.c_int64 * max(1, len(flat)))(*flat)
-            self._run(self._job, workers, count, address, args, len(flat), parts)
+            call(self._job, workers, count)
         finally:
             self._lock.release()
         return True
