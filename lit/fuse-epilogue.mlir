@@ -168,10 +168,11 @@ func.func @int8_dynamic_stops_at_dynamic_quantize(%x: tensor<?x4xui8>, %xz: tens
 
 // -----
 
-// A weight that is not a constant is not packed: the plain int8 loops take no epilogue.
+// A weight that is not a constant, with a zero point that is not a known 0, is not
+// packed (not even at run time): the plain int8 loops take no epilogue.
 // INT8-LABEL: func.func @int8_activation_weight
 // INT8-NOT: fusion.group
-// INT8-REMARK: remark: [fuse-epilogue] no epilogue: not packed: B or its zero point is not a constant
+// INT8-REMARK: remark: [fuse-epilogue] no epilogue: not packed: a run-time B must be static 2-D i8 with zero point 0
 func.func @int8_activation_weight(%x: tensor<2x4xui8>, %w: tensor<4x4xi8>, %xz: tensor<ui8>, %wz: tensor<i8>, %s: tensor<f32>) -> tensor<2x4xf32> {
   %az = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
   %acc = quant.matmul %x, %w, %xz, %wz : (tensor<2x4xui8>, tensor<4x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<2x4xi32>

@@ -103,3 +103,39 @@ func.func @int8_matmul_zero_point_along_k(%x: tensor<?x2xui8>, %xz: tensor<ui8>)
   %0 = quant.matmul %x, %w, %xz, %wz : (tensor<?x2xui8>, tensor<2x2xi8>, tensor<ui8>, tensor<2x1xi8>) -> tensor<?x2xi32>
   func.return %0 : tensor<?x2xi32>
 }
+
+// -----
+
+// An int8 matmul whose B is an activation (symmetric i8, zero point 0): packed at run
+// time by quant.pack_panels, its own kernel, then read like constant panels. Inside a
+// group (with fuse-epilogue, the dequantize joins the matmul) the pack goes before the
+// group, and the panels and terms become group inputs.
+// CHECK-LABEL: func.func @int8_matmul_runtime_rhs
+// CHECK: %[[P:.+]], %[[T:.+]] = quant.pack_panels %{{.+}} {width = {{[0-9]+}} : i64} : (tensor<5x40xi8>) -> (tensor<{{[0-9]+}}x2x{{[0-9]+}}x4xi8>, tensor<3x{{[0-9]+}}xi32>)
+// CHECK: quant.packed_matmul %{{.+}}, %[[P]], %[[T]], %{{.+}} {columns = 40 : i64, depth = 5 : i64, row_sums = 0 : i64}
+// GROUP-LABEL: func.func @int8_matmul_runtime_rhs
+// GROUP: %[[P:.+]], %[[T:.+]] = quant.pack_panels
+// GROUP: fusion.group ({{.+}}, %[[P]], %[[T]])
+// GROUP: quant.packed_matmul
+// GROUP: quant.dequantize
+// REMARK: remark: [prepack-weights] packs int8 B (5x40) at run time into {{[0-9]+}} VNNI panels of {{[0-9]+}} columns
+func.func @int8_matmul_runtime_rhs(%x: tensor<3x5xui8>, %xz: tensor<ui8>, %b: tensor<5x40xi8>) -> tensor<3x40xf32> {
+  %bz = nn.constant {value = dense<0> : tensor<i8>} : tensor<i8>
+  %s = nn.constant {value = dense<0.5> : tensor<f32>} : tensor<f32>
+  %z = nn.constant {value = dense<0> : tensor<i32>} : tensor<i32>
+  %0 = quant.matmul %x, %b, %xz, %bz : (tensor<3x5xui8>, tensor<5x40xi8>, tensor<ui8>, tensor<i8>) -> tensor<3x40xi32>
+  %1 = quant.dequantize %0, %s, %z : (tensor<3x40xi32>, tensor<f32>, tensor<i32>) -> tensor<3x40xf32>
+  func.return %1 : tensor<3x40xf32>
+}
+
+// -----
+
+// A run-time B with a zero point is not packed (the column terms would need it).
+// CHECK-LABEL: func.func @int8_matmul_runtime_rhs_zero_point
+// CHECK: quant.matmul
+// REMARK: remark: [prepack-weights] not packed: a run-time B must be static 2-D i8 with zero point 0
+func.func @int8_matmul_runtime_rhs_zero_point(%x: tensor<3x5xui8>, %xz: tensor<ui8>, %b: tensor<5x4xi8>) -> tensor<3x4xi32> {
+  %bz = nn.constant {value = dense<3> : tensor<i8>} : tensor<i8>
+  %0 = quant.matmul %x, %b, %xz, %bz : (tensor<3x5xui8>, tensor<5x4xi8>, tensor<ui8>, tensor<i8>) -> tensor<3x4xi32>
+  func.return %0 : tensor<3x4xi32>
+}

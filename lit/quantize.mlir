@@ -36,12 +36,28 @@ func.func @matmul_weight(%x: tensor<?x2xf32>) -> tensor<?x3xf32> {
 
 // -----
 
-// A matmul of two activations stays in float, and says why.
+// A matmul of two activations stays in float in dynamic mode, and says why; static mode
+// quantizes it where calibration recorded both ranges: A to uint8, B to symmetric int8
+// (zero point 0), the accumulator dequantized with the product of the two scales.
 // DYN-LABEL: func.func @activation_matmul
 // DYN: nn.matmul
-// REMARK: remark: [quantize] layer 'matmul_0' kept in float: weight is not a constant
+// REMARK: remark: [quantize] layer 'matmul_0' kept in float: weight is not a constant (static mode quantizes a 2-D f32 activation right-hand side)
+// STATIC-LABEL: func.func @activation_matmul
+// STATIC: %[[A:.+]] = quant.quantize %{{.+}} {qtype = !quant.uniform<u8:f32, 0.0039215688593685627:0>}
+// STATIC: %[[B:.+]] = quant.quantize %{{.+}} {qtype = !quant.uniform<i8:f32, 0.015748031437397003:0>}
+// STATIC: %[[ACC:.+]] = quant.matmul %[[A]], %[[B]], %{{.+}} : (tensor<2x2xui8>, tensor<2x2xi8>, tensor<ui8>, tensor<i8>) -> tensor<2x2xi32>
+// STATIC: quant.dequantize %[[ACC]]
 func.func @activation_matmul(%a: tensor<2x2xf32>, %b: tensor<2x2xf32>) -> tensor<2x2xf32> {
-  %y = nn.matmul %a, %b : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  %y = nn.matmul %a, %b {quant.input_range = array<f64: 0.0, 1.0>, quant.rhs_range = array<f64: -2.0, 1.0>} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  func.return %y : tensor<2x2xf32>
+}
+
+// -----
+
+// Static mode without the right-hand side's range keeps the layer in float.
+// KEEPSTATIC-REMARK: remark: [quantize] layer 'matmul_0' kept in float: the right-hand side activation has no calibrated range
+func.func @activation_matmul_no_range(%a: tensor<2x2xf32>, %b: tensor<2x2xf32>) -> tensor<2x2xf32> {
+  %y = nn.matmul %a, %b {quant.input_range = array<f64: 0.0, 1.0>} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
   func.return %y : tensor<2x2xf32>
 }
 

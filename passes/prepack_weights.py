@@ -14,7 +14,9 @@ Integer layers get the same treatment: ``quant.matmul`` with a 2-D constant ``B`
 constant zero point, and ``quant.gemm`` (no ``trans_a``; ``trans_b`` folded, a constant
 bias ``c`` of one value per column folded into the column terms) become
 ``quant.packed_matmul`` on VNNI panels (``dynir.dialects.quant.packed``): B in signed
-bytes, 4 k's per 32-bit lane, its zero points and column sums precomputed.
+bytes, 4 k's per 32-bit lane, its zero points and column sums precomputed. A
+``quant.matmul`` whose ``B`` is an activation (static 2-D ``i8``, zero point 0) gets
+``quant.pack_panels`` instead, which packs it at run time in a kernel of its own.
 
 Before::
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, i8
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -41,7 +43,7 @@ from dynir.dialects.fusion import GroupOp
 from dynir.dialects.nn.base import int_attr, ints_attr, read_int
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.dialects.quant.packed import PackedMatmulOp as Int8PackedMatmulOp
-from dynir.dialects.quant.packed import PackedConvOp, pack_int8_conv_weights, pack_int8_weights
+from dynir.dialects.quant.packed import PackedConvOp, PackPanelsOp, pack_int8_conv_weights, pack_int8_weights
 from dynir.ir.types import element_of, element_type, numpy_dtype, shape_of
 from dynir.lowering.int8_microkernel import INT8_PANEL_VECTORS, int8_lanes
 from dynir.dialects.nn.packed import PANEL_VECTORS, PackedGemmOp, PackedMatmulOp, pack_panels
@@ -62,6 +64,10 @@ def _constant_input(value: SSAValue, group: GroupOp | None) -> ConstantOp | None
         outer = group.inputs[value.index].owner
         return outer if isinstance(outer, ConstantOp) else None
     return None
+
+
+def is_constant_input(value: SSAValue, group: GroupOp | None = None) -> bool:
+    return _constant_input(value, group) is not None
 
 
 def _why_not(op: Operation, weight: ConstantOp | None) -> str | None:
@@ -183,9 +189,60 @@ def int8_operands(op: Operation, group: GroupOp | None) -> tuple[np.ndarray, np.
     return matrix, zero_column, bias
 
 
+def activation_rhs_why_not(op: Operation, group: GroupOp | None) -> str | None:
+    """Why ``pack_int8_activation_rhs`` would leave the ``quant.matmul`` ``op`` (None: it packs it)."""
+    a, b, az, bz = op.operands
+    zero = _constant_input(bz, group)
+    shape = shape_of(b.type)
+    if zero is None or np.any(zero.array()) or element_of(b.type) != i8 or len(shape) != 2 or None in shape:
+        return "not packed: a run-time B must be static 2-D i8 with zero point 0"
+    if len(shape_of(a.type)) < 2 or numpy_dtype(element_of(a.type)).itemsize != 1 or (shape_of(az.type) or (1,))[-1] != 1:
+        return f"not packed: A {a.type} is not an 8-bit matrix with one zero point per row"
+    if group is not None and not (isinstance(b, BlockArgument) and b.block is group.body.block):
+        return "not packed: B is computed inside the kernel's group"
+    return None
+
+
+def pack_int8_activation_rhs(op: Operation, group: GroupOp | None) -> Operation | None:
+    """A ``quant.matmul`` whose ``B`` is computed at run time (static 2-D ``i8``, zero point
+    0: a matmul of two activations): ``quant.pack_panels`` packs it in a kernel of its own,
+    before the group, for ``quant.packed_matmul``; None (with a remark) where not."""
+    reason = activation_rhs_why_not(op, group)
+    if reason is not None:
+        remark(op, reason)
+        return None
+    a, b, az, bz = op.operands
+    zero = _constant_input(bz, group)
+    outer = group.inputs[b.index] if group is not None and isinstance(b, BlockArgument) and b.block is group.body.block else b
+    k, n = shape_of(b.type)
+    assert k is not None and n is not None and zero is not None
+    width = INT8_PANEL_VECTORS * int8_lanes()
+    pack = PackPanelsOp.make([outer], {"width": int_attr(width)}, num_results=2)
+    pack.location = op.location
+    values: list[SSAValue] = list(pack.results)
+    if group is not None:
+        host = group.parent_block()
+        assert host is not None
+        host.insert_op_before(pack, group)
+        group.operands = [*group.operands, *pack.results]
+        block = group.body.block
+        values = [block.insert_arg(r.type, len(block.args)) for r in pack.results]
+    else:
+        block = op.parent_block()
+        assert block is not None
+        block.insert_op_before(pack, op)
+    props: dict[str, Attribute] = {"columns": int_attr(n), "depth": int_attr(k), "row_sums": int_attr(0)}
+    new = Int8PackedMatmulOp.make([a, *values, az], props)
+    _replace(op, new, group, [b, bz], [None, zero])
+    remark(new, f"packs int8 B ({k}x{n}) at run time into {-(-n // width)} VNNI panels of {width} columns")
+    return new
+
+
 def pack_int8_op(op: Operation, group: GroupOp | None) -> Operation | None:
     """Rewrite ``op`` (``quant.matmul``/``quant.gemm``) as ``quant.packed_matmul``; the new
     op, or None (with a remark) when ``op`` does not qualify."""
+    if op.name == "quant.matmul" and not is_constant_input(op.operands[1], group):
+        return pack_int8_activation_rhs(op, group)
     found = int8_operands(op, group)
     if isinstance(found, str):
         remark(op, found)

@@ -1,4 +1,5 @@
-"""``quantize``: float matmul / gemm / conv layers with constant weights to int8.
+"""``quantize``: float matmul / gemm / conv layers with constant weights to int8 (and, in
+static mode, matmuls of two activations).
 
 Modes (``quantize{mode=...}``):
 - ``dynamic`` (default): weights become int8 at compile time (symmetric, per output
@@ -6,7 +7,9 @@ Modes (``quantize{mode=...}``):
   (``quant.dynamic_quantize``: scale from the tensor's own range). Needs no calibration.
 - ``static``: activation scales are constants computed from the range calibration
   recorded on the op (``quant.input_range``, see ``dynir.quantization.calibrate``); a
-  layer without a range is an error naming it.
+  layer without a range is an error naming it. A matmul of two activations (a 2-D
+  right-hand side that is not a constant) is quantized too where calibration recorded
+  its right-hand side's range (``quant.rhs_range``): symmetric int8, packed at run time.
 - ``weight-only``: weights are stored as int8 and dequantized; compute stays float.
 
 Requires: ``nn`` ops with constant (``nn.constant``) weights. Guarantees: every layer it
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr, f32
+from xdsl.dialects.builtin import ModuleOp, StringAttr, f32, i8
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -57,11 +60,13 @@ from dynir.quantization.cost import why_float
 from dynir.quantization.params import (
     DECISION,
     LAYER,
+    RHS_RANGE,
     activation_params,
     input_range,
     layer_name,
     name_layers,
     quantize_weight,
+    symmetric_scale,
 )
 from dynir.remarks import remark
 
@@ -78,14 +83,25 @@ def _constant(value: SSAValue) -> np.ndarray | None:
     return owner.array() if isinstance(owner, ConstantOp) else None
 
 
-def why_not(op: Operation) -> str | None:
-    """Why ``op`` cannot be quantized (None when it can)."""
+def activation_rhs(op: Operation) -> bool:
+    """Whether ``op`` is a matmul of two activations whose right-hand side is 2-D f32:
+    static mode quantizes it with the calibrated range of both (``quant.rhs_range``)."""
+    rhs = op.operands[1]
+    return (isinstance(op, nn_c.MatmulOp) and _constant(rhs) is None and len(shape_of(rhs.type)) == 2
+            and element_of(rhs.type) == f32)
+
+
+def why_not(op: Operation, mode: str = "static") -> str | None:
+    """Why ``op`` cannot be quantized in ``mode`` (None when it can)."""
     x = op.operands[0]
     if element_of(x.type) != f32:
         return f"input is {element_of(x.type)}, not f32"
     w = _constant(op.operands[1])
+    if w is None and activation_rhs(op) and mode == "static":
+        return None if input_range(op, RHS_RANGE) is not None else "the right-hand side activation has no calibrated range"
     if w is None:
-        return "weight is not a constant"
+        return ("weight is not a constant" + (" (static mode quantizes a 2-D f32 activation right-hand side)"
+                                               if isinstance(op, nn_c.MatmulOp) else ""))
     if isinstance(op, nn_c.MatmulOp) and w.ndim != 2:
         return f"weight has rank {w.ndim} (2-D weights only)"
     if isinstance(op, nn_c.GemmOp):
@@ -237,10 +253,30 @@ def _float_bias(e: _Emitter, op: Operation, y: SSAValue) -> SSAValue:
     return y
 
 
+def _quantize_activation_rhs(op: Operation) -> None:
+    """A static matmul of two activations: both quantized with calibrated scales, the
+    right-hand side to symmetric int8 (zero point 0, so no row sums); ``prepack-weights``
+    packs it into VNNI panels at run time (``quant.pack_panels``)."""
+    e = _Emitter(op)
+    xq, _, xz, x_scale = _quantize_activation(e, op, "static")
+    found = input_range(op, RHS_RANGE)
+    assert found is not None and x_scale is not None
+    scale = symmetric_scale(*found)
+    zero = e.const(np.zeros((), np.int8), "rhs_zero_point")
+    qtype = UniformQuantizedType.make(i8, f32, scale, 0)
+    (bq,) = e.emit(q.QuantizeOp, [op.operands[1], e.const(np.array(scale, np.float32), "rhs_scale"), zero], {"qtype": qtype})
+    (acc,) = e.emit(q.MatmulOp, [xq, bq, xz, zero])
+    acc_scale = e.const(np.array(np.float32(x_scale) * np.float32(scale), np.float32), "acc_scale")
+    (y,) = e.emit(q.DequantizeOp, [acc, acc_scale, e.const(np.zeros((), np.int32), "acc_zero_point")])
+    e.finish(y)
+
+
 def quantize_layer(op: Operation, mode: str, per_channel: bool) -> None:
     """Replace ``op`` (checked by ``why_not``) by its quantized form."""
     w = _constant(op.operands[1])
-    assert w is not None
+    if w is None:
+        _quantize_activation_rhs(op)
+        return
     axis = channel_axis(op)
     qw = quantize_weight(w, axis if per_channel else None)
     e = _Emitter(op)
@@ -288,7 +324,7 @@ class QuantizePass(ModulePass):
         name_layers(layers)
         for layer in layers:
             decision = layer.attributes.get(DECISION)
-            reason = why_not(layer)
+            reason = why_not(layer, self.mode)
             if isinstance(decision, StringAttr):
                 remark(layer, f"layer '{layer_name(layer)}' kept in float: {decision.data}")
             elif _excluded(layer, self.exclude):

@@ -17,7 +17,7 @@ from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, result_def
 
 from dynir.dialects.nn.base import NNOp, read_int, tensor_operand_type
 from dynir.dialects.nn.contraction import conv_reference, matmul_shape, read_window, spatial_pads, window_output_dim
-from dynir.dialects.quant.packed import PackedConvOp, PackedMatmulOp
+from dynir.dialects.quant.packed import PackedConvOp, PackedMatmulOp, PackPanelsOp
 from dynir.dialects.quant.types import UniformQuantizedType, u8
 from dynir.ir.types import Shape, broadcast_shapes, dims_compatible, format_shape, is_float, shape_of, tensor_type
 
@@ -359,4 +359,4 @@ class ConvOp(NNOp):
         return [_to_i32(acc)]
 
 
-OPS = [QuantizeOp, DequantizeOp, RequantizeOp, DynamicQuantizeOp, MatmulOp, GemmOp, ConvOp, PackedMatmulOp, PackedConvOp]
+OPS = [QuantizeOp, DequantizeOp, RequantizeOp, DynamicQuantizeOp, MatmulOp, GemmOp, ConvOp, PackedMatmulOp, PackedConvOp, PackPanelsOp]

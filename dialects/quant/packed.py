@@ -163,6 +163,43 @@ class PackedMatmulOp(NNOp):
         return [_wrap_i32(out)]
 
 
+@irdl_op_definition
+class PackPanelsOp(NNOp):
+    """A right-hand side ``B`` (K x N, ``i8``, zero point 0) packed into VNNI panels of
+    ``width`` columns with its column terms at run time: what ``pack_int8_weights`` does to
+    a constant at compile time, for a ``B`` that is an activation (a static matmul of two
+    activations, ``passes/quantize.py``). Terms: row 0 ``colsum(B)``, rows 1 and 2 zero.
+
+    ```mlir
+    %bp, %t = quant.pack_panels %b {width = 32 : i64} : (tensor<64x40xi8>) -> (tensor<2x16x32x4xi8>, tensor<3x64xi32>)
+    ```
+    """
+
+    name = "quant.pack_panels"
+    rhs = operand_def(TensorType)
+    packed = result_def(TensorType)
+    terms = result_def(TensorType)
+    width = prop_def(IntegerAttr)
+
+    def infer_result_types(self) -> Sequence[TensorType]:
+        b = tensor_operand_type(self.rhs)
+        shape, width = shape_of(b), read_int(self.width)
+        if b.element_type != i8 or len(shape) != 2 or None in shape:
+            raise ValueError(f"rhs must be a static 2-D tensor of i8, got {b}")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
+        k, n = shape
+        assert k is not None and n is not None
+        panels = -(-n // width)
+        return [tensor_type((panels, -(-k // DOT_GROUP), width, DOT_GROUP), i8), tensor_type((3, panels * width), i32)]
+
+    def reference(self, *inputs: np.ndarray) -> Sequence[np.ndarray]:
+        (b,) = inputs
+        n = b.shape[1]
+        packed = pack_int8_weights(b, np.zeros(n, np.int8), np.zeros(n, np.int32), read_int(self.width))
+        return [packed.panels, packed.terms]
+
+
 def pack_int8_conv_weights(w: np.ndarray, zero_point: np.ndarray, bias: np.ndarray) -> PackedInt8:
     """``w`` (M, C/G, kernel...) as rows of ``K = C/G x kernel`` signed bytes padded to a
     multiple of 4, with per-row terms: ``rowsum(W') - K zw'``, ``zw'`` and the bias."""
@@ -242,4 +279,4 @@ class PackedConvOp(NNOp):
         return [_wrap_i32(np.rint(acc))]
 
 
-OPS = [PackedMatmulOp, PackedConvOp]
+OPS = [PackedMatmulOp, PackedConvOp, PackPanelsOp]

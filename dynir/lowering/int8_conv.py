@@ -40,13 +40,13 @@ import math
 from dataclasses import dataclass
 
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseArrayBase, IntegerType, VectorType, i1, i8, i32, i64
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, VectorType, i1, i8, i32, i64
 from xdsl.ir import SSAValue
 
 from dynir.dialects.quant.packed import DOT_GROUP
 from dynir.dialects.vecx import Dot4Op, InRangeOp
 from dynir.lowering.builder import KernelBuilder
-from dynir.lowering.int8_microkernel import Int8Tile, Panel, broadcast_word, splat
+from dynir.lowering.int8_microkernel import Int8Tile, Panel, broadcast_word, interleave_rows, splat
 
 ONES = 0x01010101
 """Four bytes of 1: a dot4 against it sums 4 bytes per lane."""
@@ -306,8 +306,7 @@ class ConvOperands:
                 if self.signed:
                     value = kb.add(arith.XOrIOp(value, splat(kb, kb.int_const(-128, i8), row_type)))
                 values.append(value)
-            pairs = [_interleave(kb, values[0], values[1], lanes, 1), _interleave(kb, values[2], values[3], lanes, 1)]
-            packed = _interleave(kb, pairs[0], pairs[1], 2 * lanes, 2)
+            packed = interleave_rows(kb, values, lanes)
             kb.add(vector.StoreOp(packed, self.scratch.panel, [group, kb.index(v * lanes), kb.index(0)]))
 
     def _row_base(self, kb: KernelBuilder, channel: SSAValue, tap: int) -> list[SSAValue]:
@@ -334,12 +333,3 @@ def _in_range(kb: KernelBuilder, lanes: SSAValue, offset: int, bound: SSAValue) 
     if offset:
         lanes = kb.addi(lanes, splat(kb, kb.int_const(offset, i64), lanes.type))  # type: ignore[arg-type]
     return kb.add(InRangeOp(lanes, bound))
-
-
-def _interleave(kb: KernelBuilder, a: SSAValue, b: SSAValue, lanes: int, width: int) -> SSAValue:
-    """``a`` and ``b`` (``lanes`` bytes each) interleaved ``width`` bytes at a time."""
-    mask: list[int] = []
-    for j in range(lanes // width):
-        mask += [j * width + i for i in range(width)] + [lanes + j * width + i for i in range(width)]
-    result = VectorType(i8, [2 * lanes])
-    return kb.add(vector.ShuffleOp(a, b, DenseArrayBase.from_list(i64, mask), result_type=result))

@@ -231,6 +231,56 @@ def _finish_tile(kb: KernelBuilder, gemm: Int8Gemm, tile: Int8Tile, panel: Panel
             inner.store(gemm.finish(inner, value, row, col), gemm.c, index)
 
 
+def interleave_rows(kb: KernelBuilder, rows: list[SSAValue], lanes: int) -> SSAValue:
+    """Four rows of ``lanes`` bytes (k, k+1, k+2, k+3 of ``lanes`` columns) as the VNNI
+    layout's ``lanes x 4`` bytes: two byte interleaves, then one of byte pairs."""
+    pairs = [_interleave(kb, rows[0], rows[1], lanes, 1), _interleave(kb, rows[2], rows[3], lanes, 1)]
+    return _interleave(kb, pairs[0], pairs[1], 2 * lanes, 2)
+
+
+def _interleave(kb: KernelBuilder, a: SSAValue, b: SSAValue, lanes: int, width: int) -> SSAValue:
+    """``a`` and ``b`` (``lanes`` bytes each) interleaved ``width`` bytes at a time."""
+    mask: list[int] = []
+    for j in range(lanes // width):
+        mask += [j * width + i for i in range(width)] + [lanes + j * width + i for i in range(width)]
+    result = VectorType(i8, [2 * lanes])
+    return kb.add(vector.ShuffleOp(a, b, DenseArrayBase.from_list(i64, mask), result_type=result))
+
+
+def emit_pack_panel(
+    kb: KernelBuilder, b: SSAValue, packed: SSAValue, terms: SSAValue, panel: SSAValue, shape: tuple[int, int], tile: Int8Tile,
+) -> None:
+    """Panel ``panel`` of ``quant.pack_panels``: ``B`` (K x N ``i8``) rows 4 at a time,
+    16 columns a masked load each (zeros past N and K), interleaved into the panel, and
+    the column sums as dot4s of the packed bytes with ones."""
+    depth, columns = shape
+    lanes = tile.lanes
+    first = kb.muli(panel, kb.index(tile.cols))
+    row_type = VectorType(i8, [lanes])
+    zeros = splat(kb, kb.int_const(0, i8), row_type)
+    masks = [kb.add(vector.CreateMaskOp([kb.subi(kb.index(columns), kb.addi(first, kb.index(v * lanes)))], VectorType(i1, [lanes])))
+             for v in range(tile.vectors)]
+    ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(0x01010101, i32), tile.acc_type), tile.bytes_type))
+    start = [splat(kb, kb.int_const(0, i32), tile.acc_type)] * tile.vectors
+    with kb.reduction_loop(kb.index(-(-depth // DOT_GROUP)), start) as (k4, carried, body, next_):
+        for v in range(tile.vectors):
+            col = body.addi(first, body.index(v * lanes))
+            rows = []
+            for q in range(DOT_GROUP):
+                k = body.addi(body.muli(k4, body.index(DOT_GROUP)), body.index(q))
+                safe = body.add(arith.MinSIOp(k, body.index(max(depth - 1, 0))))
+                row = body.add(vector.MaskedLoadOp(b, [safe, col], masks[v], zeros))
+                rows.append(body.select(body.cmpi(k, body.index(depth), "slt"), row, zeros))
+            data = interleave_rows(body, rows, lanes)
+            body.add(vector.StoreOp(data, packed, [panel, k4, body.index(v * lanes), body.index(0)]))
+            next_.append(body.add(Dot4Op(carried[v], ones, data)))
+    zero = splat(kb, kb.int_const(0, i32), tile.acc_type)
+    for v in range(tile.vectors):
+        col = kb.addi(first, kb.index(v * lanes))
+        for row, value in enumerate((next_[v], zero, zero)):
+            kb.add(vector.StoreOp(value, terms, [kb.index(row), col]))
+
+
 # ----------------------------------------------------------------------------------
 # The matmul operands: A (activations) broadcast, B (constant) in VNNI panels.
 

@@ -5,8 +5,9 @@
 
 1. import the model (``nn``); fold batch_norm into its conv/gemm (``fold-batchnorm``,
    so the folded weights are the ones quantized); name its layers (``quant.layer``);
-2. run the float model on every sample in the interpreter, watching each layer's input,
-   and record its range on the IR (``quant.input_range``);
+2. run the float model on every sample in the interpreter, watching each layer's input
+   (and a matmul's right-hand side where that is not a constant), and record the ranges
+   on the IR (``quant.input_range``, ``quant.rhs_range``);
 3. with ``budget=`` (a minimum output cosine, or ``"sqnr:30"`` dB): if quantizing every
    layer misses it, keep the layers whose quantization alone hurts most in float until
    it is met; each such layer records ``quant.decision`` and a remark says why;
@@ -27,7 +28,7 @@ from dynir.cli.progress import track
 from dynir.diagnostics import DynirError
 from dynir.ir.context import make_context
 from dynir.quantization.observe import Sample, observe_ranges, run_watching, sample_arrays
-from dynir.quantization.params import DECISION, layer_name, name_layers, set_input_range
+from dynir.quantization.params import DECISION, INPUT_RANGE, RHS_RANGE, layer_name, name_layers, set_input_range
 from dynir.remarks import in_pass, remark
 from dynir.runtime.compiled_model import CompiledModel
 
@@ -102,12 +103,14 @@ def calibrate_module(
         raise DynirError("calibration needs at least one sample")
     layers = candidates(module)
     name_layers(layers)
+    from dynir.passes.quantize import activation_rhs
+
     try:
-        ranges = observe_ranges(module, layers, samples, method)
+        ranges = observe_ranges(module, layers, samples, method, {op: (0, 1) for op in layers if activation_rhs(op)})
     except ValueError as error:
         raise DynirError(str(error)) from None
-    for op, (lo, hi) in ranges.items():
-        set_input_range(op, lo, hi)
+    for (op, operand), (lo, hi) in ranges.items():
+        set_input_range(op, lo, hi, RHS_RANGE if operand else INPUT_RANGE)
     with in_pass("quantize"):
         if budget is not None:
             keep_within_budget(module, samples[: min(len(samples), 4)], Budget.parse(budget), per_channel,

@@ -95,6 +95,10 @@ def layer_cost(op: Operation) -> LayerCost:
         trans_a = read_int(op.properties.get("trans_a"), 0)
         depth = x_shape[0] if trans_a else x_shape[-1]
         return LayerCost("gemm", _size(out_shape) * _size((depth,)), activations)
+    from dynir.dialects.nn.constant import ConstantOp
+
+    if not isinstance(op.operands[1].owner, ConstantOp):  # quantized and packed at run time too
+        activations += 2 * _size(w_shape)
     return LayerCost("matmul", _size(out_shape) * _size(x_shape[-1:]), activations)
 
 

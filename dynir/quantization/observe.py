@@ -106,18 +106,21 @@ def entropy_threshold(values: np.ndarray, bins: int = 2048, levels: int = 128) -
 
 
 def observe_ranges(
-    module: ModuleOp, layers: Sequence[Operation], samples: Iterable[list[np.ndarray]], method: str
-) -> dict[Operation, tuple[float, float]]:
-    """The input range of each op of ``layers`` over ``samples`` by ``method``."""
+    module: ModuleOp, layers: Sequence[Operation], samples: Iterable[list[np.ndarray]], method: str,
+    operands: Mapping[Operation, Sequence[int]] | None = None,
+) -> dict[tuple[Operation, int], tuple[float, float]]:
+    """The range of each ``(op, operand)`` over ``samples`` by ``method``: operand 0 of
+    every op of ``layers``, and the operands ``operands`` names for an op (all in one
+    pass over the samples)."""
     if method not in METHODS:
         raise ValueError(f"calibration method '{method}' is not one of {', '.join(METHODS)}")
-    observers = {op: RangeObserver(method) for op in layers}
+    watched = {op: tuple((operands or {}).get(op, (0,))) for op in layers}
+    observers = {(op, i): RangeObserver(method) for op, indices in watched.items() for i in indices}
 
-    def watch(op: Operation, operands: list[np.ndarray], results: list[np.ndarray]) -> None:
-        observer = observers.get(op)
-        if observer is not None:
-            observer.see(operands[0])
+    def watch(op: Operation, values: list[np.ndarray], results: list[np.ndarray]) -> None:
+        for i in watched.get(op, ()):
+            observers[(op, i)].see(values[i])
 
     for arrays in samples:
         run_watching(module, arrays, watch)
-    return {op: obs.range() for op, obs in observers.items()}
+    return {key: obs.range() for key, obs in observers.items()}

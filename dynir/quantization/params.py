@@ -15,6 +15,10 @@ from xdsl.ir import Operation
 INPUT_RANGE = "quant.input_range"
 """Op attribute set by calibration: ``array<f64: lo, hi>``, the range of operand #0."""
 
+RHS_RANGE = "quant.rhs_range"
+"""Op attribute set by calibration on a matmul whose right-hand side is not a constant
+(activation x activation): ``array<f64: lo, hi>``, the range of operand #1."""
+
 LAYER = "quant.layer"
 """Op attribute naming a quantizable layer (the ONNX node name, else ``<op>_<n>``); the
 quantized replacement's last op carries the same name, so reports can pair them."""
@@ -50,6 +54,12 @@ def quantize_weight(weight: np.ndarray, axis: int | None) -> QuantizedWeight:
     return QuantizedWeight(values, scales.reshape(-1))
 
 
+def symmetric_scale(lo: float, hi: float) -> float:
+    """The scale of symmetric int8 (zero point 0) covering ``[lo, hi]``."""
+    peak = max(abs(float(lo)), abs(float(hi)))
+    return float(np.float32(peak / WEIGHT_MAX)) if peak > 0 else 1.0
+
+
 def activation_params(lo: float, hi: float) -> tuple[float, int]:
     """``(scale, zero_point)`` of uint8 covering ``[lo, hi]`` widened to include 0."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
@@ -58,12 +68,13 @@ def activation_params(lo: float, hi: float) -> tuple[float, int]:
     return float(np.float32(scale)), zero
 
 
-def set_input_range(op: Operation, lo: float, hi: float) -> None:
-    op.attributes[INPUT_RANGE] = DenseArrayBase.from_list(f64, [float(lo), float(hi)])
+def set_input_range(op: Operation, lo: float, hi: float, attribute: str = INPUT_RANGE) -> None:
+    op.attributes[attribute] = DenseArrayBase.from_list(f64, [float(lo), float(hi)])
 
 
-def input_range(op: Operation) -> tuple[float, float] | None:
-    attr = op.attributes.get(INPUT_RANGE)
+def input_range(op: Operation, attribute: str = INPUT_RANGE) -> tuple[float, float] | None:
+    """The calibrated range of operand #0 (``RHS_RANGE``: of operand #1), if recorded."""
+    attr = op.attributes.get(attribute)
     if not isinstance(attr, DenseArrayBase):
         return None
     values = [float(v) for v in attr.get_values()]

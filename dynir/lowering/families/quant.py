@@ -32,7 +32,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from dynir.dialects.nn.base import read_int, read_ints
 from dynir.dialects.quant.ops import ConvOp
-from dynir.dialects.quant.packed import PackedConvOp, PackedMatmulOp, is_unsigned
+from dynir.dialects.quant.packed import PackedConvOp, PackedMatmulOp, PackPanelsOp, is_unsigned
 from dynir.dialects.quant.types import storage_range
 from dynir.lowering.builder import KernelBuilder
 from dynir.lowering.families.convolution import plus, times, valid_range
@@ -51,6 +51,7 @@ from dynir.lowering.int8_microkernel import (
     MatmulOperands,
     allocate_scratch,
     emit_int8_panel,
+    emit_pack_panel,
     int8_lanes,
     panel_count,
     widen_zero_point,
@@ -312,6 +313,21 @@ def lower_packed_matmul(
     )
     with kb.parallel_loop(panel_count(kb, gemm.n, tile)) as (p, body):
         emit_int8_panel(body, gemm, tile, p)
+
+
+@lowers("quant.pack_panels")
+def lower_pack_panels(kb: KernelBuilder, op: Operation, ins: list[SSAValue], outs: list[SSAValue]) -> None:
+    """``quant.pack_panels``: one parallel loop over the panels (``emit_pack_panel``)."""
+    if not isinstance(op, PackPanelsOp):
+        raise LoweringError(f"expected quant.pack_panels, got '{op.name}'")
+    (b,) = ins
+    packed, terms = outs
+    tile = Int8Tile(int8_lanes())
+    if read_int(op.width) != tile.cols:
+        raise LoweringError(f"quant.pack_panels width {read_int(op.width)} is not this target's panel ({tile.cols} columns)")
+    depth, columns = b.type.get_shape()  # type: ignore[attr-defined]
+    with kb.parallel_loop(panel_count(kb, kb.index(columns), tile)) as (p, body):
+        emit_pack_panel(body, b, packed, terms, p, (depth, columns), tile)
 
 
 @lowers("quant.packed_conv")
