@@ -27,8 +27,11 @@ def layer(text: str) -> Operation:
 
 
 def matmul(m: str, k: int, n: int) -> str:
+    """A matmul layer with a constant weight (one of two activations costs its run-time
+    quantization and packing too: ``test_activation_rhs_counts_its_quantization``)."""
     return f"""
-func.func @main(%x: tensor<{m}x{k}xf32>, %w: tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32> {{
+func.func @main(%x: tensor<{m}x{k}xf32>) -> tensor<{m}x{n}xf32> {{
+  %w = nn.constant {{value = dense<0.5> : tensor<{k}x{n}xf32>}} : tensor<{k}x{n}xf32>
   %y = nn.matmul %x, %w : (tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32>
   func.return %y : tensor<{m}x{n}xf32>
 }}"""
@@ -54,6 +57,13 @@ def test_costs_count_macs_and_activations() -> None:
     assert (c.kind, c.macs, c.activations) == ("conv", 56 * 56 * 64 * 64 * 9, 64 * 58 * 58)
     assert layer_cost(layer(conv(64, 32, 8, 1))).kind == "conv1x1"
     assert layer_cost(layer(conv(32, 32, 8, 3, group=32))).kind == "grouped_conv"
+
+
+def test_activation_rhs_counts_its_quantization() -> None:
+    text = matmul("64", 1024, 4096).replace("%x: tensor<64x1024xf32>)", "%x: tensor<64x1024xf32>, %w: tensor<1024x4096xf32>)")
+    text = "\n".join(line for line in text.splitlines() if "nn.constant" not in line)
+    cost = layer_cost(layer(text))
+    assert cost.activations == 64 * 1024 + 2 * 1024 * 4096  # A, then B quantized and packed
 
 
 def test_big_matmul_is_int8_in_both_modes() -> None:
