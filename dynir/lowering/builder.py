@@ -150,7 +150,8 @@ class KernelBuilder:
         on a nested builder it is a plain ``loop``. Several parallel loops in one kernel
         are fine when each part's later loops read only what the same part wrote (same
         ``upper``, same slice) or what no loop writes. ``finish_kernel`` keeps the kernel
-        partitioned only if *every* top-level loop, ``if`` and store is a parallel loop;
+        partitioned only if *every* top-level loop, ``if`` and store is a parallel loop
+        or a loop that writes no memory (every part runs it: a replicated prologue);
         otherwise it rebinds ``(part, parts)`` to ``(0, 1)`` and drops the parameters, so
         a kernel with serial work at the top can never run that work once per part.
 
@@ -465,10 +466,16 @@ def is_partitioned(kernel: func.FuncOp) -> bool:
     return PARTITIONED_ATTR in kernel.attributes
 
 
+_WRITES = frozenset({"memref.store", "vector.store", "vector.maskedstore", "memref.copy", "func.call",
+                     "memref.alloc", "memref.dealloc"})
+
+
 def _only_parallel_work(entry: Block, parallel: list[scf.ForOp]) -> bool:
-    """No top-level op of ``entry`` does work outside the parallel loops."""
+    """No top-level op of ``entry`` writes outside the parallel loops. A top-level loop
+    that writes nothing (a reduction into registers, e.g. dynamic quantization's
+    min/max) is a *replicated prologue*: every part runs it and gets the same values."""
     for op in entry.ops:
-        if op.regions and op not in parallel:
+        if op.regions and op not in parallel and any(inner.name in _WRITES for inner in op.walk()):
             return False
         if isinstance(op, memref.StoreOp):
             return False

@@ -430,9 +430,12 @@ def lower_dynamic_quantize(kb: KernelBuilder, op: Operation, ins: list[SSAValue]
     initial = kb.add(arith.SubfOp(zero, kb.add(arith.DivfOp(lo, scale))))
     clipped = kb.add(arith.MinimumfOp(kb.add(arith.MaximumfOp(initial, zero)), kb.float_const(255.0, f32)))
     zp = kb.add(xmath.RoundEvenOp(clipped))
-    kb.store(scale, scale_out, [])
     storage = _result_element(op)
-    kb.store(saturate_to(kb, zp, storage), zero_out, [])
-    ivs, inner = kb.loop_nest(dims)
+    # Every part finds the range itself (a replicated prologue: reading is cheap), one
+    # stores the scale and zero point, and the parts quantize their slices in parallel.
+    with kb.parallel_loop(kb.index(1)) as (_, once):
+        once.store(scale, scale_out, [])
+        once.store(saturate_to(once, zp, storage), zero_out, [])
+    ivs, inner = kb.parallel_loop_nest(dims)
     ratio = inner.add(xmath.RoundEvenOp(inner.add(arith.DivfOp(inner.load(x, ivs), scale))))
     inner.store(saturate_to(inner, inner.add(arith.AddfOp(ratio, zp)), storage), y, ivs)
