@@ -235,8 +235,9 @@ class Executable:
     steps: list[Step]
     _plans: dict[ShapeKey, CallPlan | None] = field(default_factory=dict[ShapeKey, "CallPlan | None"])
     """Per input shapes, each step's output shapes; None when some depend on values."""
-    _template: list[Any] = field(default_factory=list[Any])
-    _pool: BufferPool = field(default_factory=BufferPool)
+    template: list[Any] = field(default_factory=list[Any])
+    """The slots a call starts from: the constants in place, the rest None."""
+    buffer_pool: BufferPool = field(default_factory=BufferPool)
     """Intermediate buffers kept between calls (``dynir.runtime.arena``)."""
     threads: int = 1
     _replay: Replay | None = None
@@ -244,9 +245,9 @@ class Executable:
     _static_calls: int = 0
 
     def __post_init__(self) -> None:
-        self._template = [None] * self.num_slots
+        self.template = [None] * self.num_slots
         for slot, array in self.constants.items():
-            self._template[slot] = array
+            self.template[slot] = array
         if all(s.shapes is None for s in self.steps):
             static = [[s for s in step.static_shapes if s is not None] for step in self.steps]
             self._static_plan: CallPlan | None = self._call_plan(static)
@@ -259,7 +260,7 @@ class Executable:
         return CallPlan(shapes, arena)
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-        slots = self._template.copy()
+        slots = self.template.copy()
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
         plan = self._static_plan or self._plan(arrays)
@@ -269,7 +270,7 @@ class Executable:
             replayed = self._replayed(plan, arrays)
             if replayed is not None:
                 return replayed
-        buffers = self._pool.take(plan.arena.sizes)
+        buffers = self.buffer_pool.take(plan.arena.sizes)
         try:
             for index, (step, shapes) in enumerate(zip(self.steps, plan.shapes)):
                 outs = plan.arena.outputs(index, shapes, step.output_dtypes, buffers)
@@ -278,7 +279,7 @@ class Executable:
                     slots[slot] = out
             return [slots[i] for i in self.output_slots]
         finally:
-            self._pool.give(buffers)
+            self.buffer_pool.give(buffers)
 
     def _replayed(self, plan: CallPlan, arrays: Sequence[np.ndarray]) -> list[np.ndarray] | None:
         """The call through the recording of the static plan (recorded on the second call:
@@ -300,13 +301,13 @@ class Executable:
         With a ``clock``, also each step's seconds (allocation included), and each step's
         output shapes: what ``dynir.runtime.profile`` measures. The plain ``run`` avoids
         this loop's work."""
-        slots = self._template.copy()
+        slots = self.template.copy()
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
         seconds: list[float] = []
         shapes_seen: list[Shapes] = []
         plan = self._static_plan or self._plan(arrays)  # None: some step's shapes need values
-        buffers = self._pool.take(plan.arena.sizes) if plan is not None else []
+        buffers = self.buffer_pool.take(plan.arena.sizes) if plan is not None else []
         for index, step in enumerate(self.steps):
             start = clock() if clock is not None else 0.0
             inputs = [slots[i] for i in step.inputs]
@@ -331,7 +332,7 @@ class Executable:
             shapes_seen.append([tuple(o.shape) for o in outs])
             for slot, out in zip(step.outputs, outs):
                 slots[slot] = out
-        self._pool.give(buffers)
+        self.buffer_pool.give(buffers)
         return [slots[i] for i in self.output_slots], seconds, shapes_seen
 
     def _plan(self, arrays: Sequence[np.ndarray]) -> CallPlan | None:

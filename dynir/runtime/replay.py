@@ -119,8 +119,8 @@ def record(executable: Executable, plan: CallPlan, arrays: Sequence[np.ndarray],
     codes = [_machine_code(step.kernel) for step in executable.steps]
     if any(code is None for code in codes):
         return None
-    buffers = executable._pool.take(plan.arena.sizes)
-    slots: list[Value | None] = list(executable._template)
+    buffers = executable.buffer_pool.take(plan.arena.sizes)
+    slots: list[Value | None] = list(executable.template)
     keep: list[np.ndarray] = list(buffers)
     for k, slot in enumerate(executable.input_slots):
         slots[slot] = _Input(k)
@@ -154,7 +154,7 @@ def record(executable: Executable, plan: CallPlan, arrays: Sequence[np.ndarray],
             flat.extend(shape[d] for d in dims)
             work += math.prod(shape)
         if len(flat) - start > MAX_ARGS:
-            executable._pool.give(buffers)
+            executable.buffer_pool.give(buffers)
             return None
         parts = threads if partitioned and threads > 1 and work >= PARALLEL_MIN_ELEMENTS else 1
         rows.append((address, start, len(flat) - start, parts))
