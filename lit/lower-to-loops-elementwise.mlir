@@ -91,3 +91,20 @@ func.func @where_bool(%c: tensor<?x1xi1>, %x: tensor<4xi1>, %y: tensor<?x4xi1>) 
   %0 = nn.where %c, %x, %y : (tensor<?x1xi1>, tensor<4xi1>, tensor<?x4xi1>) -> tensor<?x4xi1>
   func.return %0 : tensor<?x4xi1>
 }
+
+// -----
+
+// Static trailing dims that every tensor has (or broadcasts whole) run as one flat loop:
+// 10x10 becomes one 100-element row (vectorised whole), indexed as [.., 0, p].
+// CHECK-LABEL: func.func @add_0
+// CHECK-DAG:     %[[C0:.+]] = arith.constant 0 : index
+// CHECK-DAG:     %[[C100:.+]] = arith.constant 100 : index
+// CHECK:         scf.for %{{.+}} iter_args(%[[N:.+]] = %{{.+}}, %[[C:.+]] = %{{.+}})
+// CHECK:           scf.for %[[P:.+]] = %[[C0]] to %[[C100]]
+// CHECK:             memref.load %{{.+}}[%[[N]], %[[C]], %[[C0]], %[[P]]] : memref<2x8x10x10xf32>
+// CHECK:             memref.load %{{.+}}[%[[C]], %[[C0]], %[[C0]]] : memref<8x1x1xf32>
+// CHECK:             memref.store %{{.+}}[%[[N]], %[[C]], %[[C0]], %[[P]]] : memref<2x8x10x10xf32>
+func.func @flat_tail(%x: tensor<2x8x10x10xf32>, %b: tensor<8x1x1xf32>) -> tensor<2x8x10x10xf32> {
+  %0 = nn.add %x, %b : (tensor<2x8x10x10xf32>, tensor<8x1x1xf32>) -> tensor<2x8x10x10xf32>
+  func.return %0 : tensor<2x8x10x10xf32>
+}

@@ -60,3 +60,12 @@ func.func @requantize_not_i32(%x: tensor<4xi8>, %m: tensor<f32>, %z: tensor<i8>)
   %q = quant.requantize %x, %m, %z : (tensor<4xi8>, tensor<f32>, tensor<i8>) -> tensor<4xi8>
   func.return %q : tensor<4xi8>
 }
+
+// -----
+
+// The panels hold signed bytes of a static matrix.
+// CHECK: 'quant.pack_panels' op rhs must be a static 2-D tensor of i8, got tensor<?x40xi8>
+func.func @pack_panels_dynamic(%b: tensor<?x40xi8>) -> (tensor<2x3x32x4xi8>, tensor<3x64xi32>) {
+  %p, %t = quant.pack_panels %b {width = 32 : i64} : (tensor<?x40xi8>) -> (tensor<2x3x32x4xi8>, tensor<3x64xi32>)
+  func.return %p, %t : tensor<2x3x32x4xi8>, tensor<3x64xi32>
+}

@@ -37,3 +37,14 @@ func.func @contractions(%a: tensor<?x64xui8>, %b: tensor<64x32xi8>, %az: tensor<
   %q, %s, %z = quant.dynamic_quantize %f : (tensor<?x64xf32>) -> (tensor<?x64xui8>, tensor<f32>, tensor<ui8>)
   func.return %r, %g, %y, %q : tensor<?x32xi8>, tensor<?x10xi32>, tensor<1x16x8x8xi32>, tensor<?x64xui8>
 }
+
+// -----
+
+// A run-time right-hand side packed into VNNI panels (9 x 40 -> 2 panels of 32 columns,
+// K padded to 12) and its column terms.
+// CHECK-LABEL: func.func @pack_panels
+// CHECK: quant.pack_panels %{{.+}} {width = 32 : i64} : (tensor<9x40xi8>) -> (tensor<2x3x32x4xi8>, tensor<3x64xi32>)
+func.func @pack_panels(%b: tensor<9x40xi8>) -> (tensor<2x3x32x4xi8>, tensor<3x64xi32>) {
+  %p, %t = quant.pack_panels %b {width = 32 : i64} : (tensor<9x40xi8>) -> (tensor<2x3x32x4xi8>, tensor<3x64xi32>)
+  func.return %p, %t : tensor<2x3x32x4xi8>, tensor<3x64xi32>
+}
