@@ -284,6 +284,8 @@ class Executable:
     def _replayed(self, plan: CallPlan, arrays: Sequence[np.ndarray]) -> list[np.ndarray] | None:
         """The call through the recording of the static plan (recorded on the second call:
         a model called once pays nothing for it); None to run the Python loop."""
+        if self._replay is not None and self._replay.stale:  # a forked child
+            self._replay, self._static_calls = None, 1
         if self._replay is None:
             self._static_calls += 1
             if self._static_calls != 2 or not replay_module.ENABLED:

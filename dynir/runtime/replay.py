@@ -40,6 +40,17 @@ from dynir.runtime.pointers import data_pointer
 if TYPE_CHECKING:
     from dynir.runtime.executable import CallPlan, Executable
 
+_GENERATION = 0
+"""Bumped in a forked child: its recordings name the parent's pool, whose workers it lacks."""
+
+
+def _after_fork_in_child() -> None:
+    global _GENERATION
+    _GENERATION += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 ENABLED = os.environ.get("DYNIR_REPLAY", "1") != "0"
 """Record static calls (``DYNIR_REPLAY=0``: always the Python loop, e.g. to compare)."""
 
@@ -83,6 +94,12 @@ class Replay:
     def __post_init__(self) -> None:
         self._flat = np.frombuffer(self.args, dtype=np.int64)
         self._lock = threading.Lock()
+        self._generation = _GENERATION
+
+    @property
+    def stale(self) -> bool:
+        """Recorded before this process forked (record again, on this process's pool)."""
+        return self._generation != _GENERATION
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray] | None:
         if [a.shape for a in arrays] != self.input_shapes or not self._lock.acquire(blocking=False):

@@ -3,6 +3,7 @@ as the Python loop, fresh results every call, inputs that change, threads."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -112,3 +113,26 @@ func.func @main(%x: tensor<?x8xf32>) -> tensor<8xf32> {
         x = np.arange(rows * 8, dtype=np.float32).reshape(rows, 8) / 10
         np.testing.assert_allclose(model(x)[0], dynir.interpret(module, x)[0], rtol=1e-5)
     assert _executable(model)._replay is not None  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_records_again_on_its_own_pool() -> None:
+    module = dynir.parse(MODULE)
+    model = dynir.compile(module, threads=2)
+    x, y = _inputs(0)
+    for _ in range(3):
+        model(x, y)
+    parent_pool = _executable(model)._replay.pool  # type: ignore[union-attr]  # pyright: ignore[reportPrivateUsage]
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            want = dynir.interpret(module, x, y)[0]
+            results = [model(x, y)[0] for _ in range(3)]
+            recording = _executable(model)._replay  # pyright: ignore[reportPrivateUsage]
+            fresh = recording is not None and recording.pool is not parent_pool and not recording.stale
+            code = 0 if fresh and all(np.allclose(r, want, rtol=1e-5, atol=1e-6) for r in results) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
