@@ -149,6 +149,18 @@ def _fill(kb: KernelBuilder, planes: SSAValue, plane: SSAValue, base: SSAValue, 
 
 
 @dataclass(frozen=True)
+class _Reads:
+    """What the X_col copy of one panel reads, per tap and vector (see ``_copy_rows``)."""
+
+    columns: list[list[SSAValue]]
+    """The last source index of the first lane: the panel's column plus the tap's shift."""
+    masks: list[list[SSAValue]]
+    zero_point: SSAValue
+    flip: SSAValue
+    zeros: SSAValue
+
+
+@dataclass(frozen=True)
 class ConvOperands:
     """The operands of one (image, group) GEMM of a packed conv (see the module doc)."""
 
@@ -248,75 +260,75 @@ class ConvOperands:
     def _copy_rows(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
         """The scratch, 4 X_col rows at a time. ``k = c * taps + tap`` repeats its tap
         pattern every ``lcm(4, taps)`` k's (at most 4 channels), so that period is unrolled
-        (every tap, mask and shift static) and the loop runs over periods; the channels
-        left over and the zero rows past K follow, unrolled."""
+        (every tap, mask and column static) and the loop runs over periods; the channels
+        left over and the zero rows past K follow, unrolled. What depends on the tap only
+        (columns, masks) is computed before the loop, what depends on the channel once
+        per channel."""
         g = self.geometry
         period = math.lcm(DOT_GROUP, g.taps)
         channels, groups = period // g.taps, period // DOT_GROUP
         periods = g.channels // channels
-        reads = self._reads(kb, tile)
+        reads = self._reads(kb, tile, panel)
         with kb.loop(kb.index(periods)) as (p, body):
             first = body.muli(p, body.index(channels))
+            bases = [self._channel_base(body, body.addi(first, body.index(c))) for c in range(channels)]
             for q in range(groups):
-                ks = range(q * DOT_GROUP, (q + 1) * DOT_GROUP)
-                rows = [(body.addi(first, body.index(k // g.taps)), k % g.taps) for k in ks]
-                self._store_group(body, tile, panel, body.addi(body.muli(p, body.index(groups)), body.index(q)), rows, reads)
+                rows = [(bases[k // g.taps], k % g.taps) for k in range(q * DOT_GROUP, (q + 1) * DOT_GROUP)]
+                self._store_group(body, tile, body.addi(body.muli(p, body.index(groups)), body.index(q)), rows, reads)
+        tail = range(periods * groups * DOT_GROUP, g.depth)
+        bases = {c: self._channel_base(kb, kb.index(c)) for c in sorted({k // g.taps for k in tail})}
         for group in range(periods * groups, self.groups):
             ks = range(group * DOT_GROUP, (group + 1) * DOT_GROUP)
-            rows = [(kb.index(k // g.taps), k % g.taps) if k < g.depth else None for k in ks]
-            self._store_group(kb, tile, panel, kb.index(group), rows, reads)
+            rows = [(bases[k // g.taps], k % g.taps) if k < g.depth else None for k in ks]
+            self._store_group(kb, tile, kb.index(group), rows, reads)
 
-    def _reads(self, kb: KernelBuilder, tile: Int8Tile) -> list[tuple[SSAValue, list[SSAValue]]]:
-        """Per tap: the shift of its bytes from the output position, and its lane masks."""
+    def _reads(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> _Reads:
         g = self.geometry
+        row_type = VectorType(i8, [tile.lanes])
         mask_type = VectorType(i1, [tile.lanes])
-        reads: list[tuple[SSAValue, list[SSAValue]]] = []
+        columns: list[list[SSAValue]] = []
+        masks: list[list[SSAValue]] = []
         for tap in range(g.taps):
             if self.planes is None:
                 dy, dx = self._tap(tap)
                 shift = kb.addi(kb.muli(kb.index(dy), g.in_w), kb.index(dx))
             else:
                 shift = kb.muli(kb.index(self._phase(tap)[0]), g.out_w)
-            masks = []
-            for v in range(tile.vectors):
-                word = kb.add(vector.LoadOp(self.scratch.masks, [kb.index(tap), kb.index(v)], VectorType(IntegerType(tile.lanes), [1])))
-                masks.append(kb.add(vector.BitcastOp(word, mask_type)))
-            reads.append((shift, masks))
-        return reads
+            columns.append([kb.addi(kb.addi(panel.first_col, kb.index(v * tile.lanes)), shift) for v in range(tile.vectors)])
+            words = [kb.add(vector.LoadOp(self.scratch.masks, [kb.index(tap), kb.index(v)], VectorType(IntegerType(tile.lanes), [1])))
+                     for v in range(tile.vectors)]
+            masks.append([kb.add(vector.BitcastOp(word, mask_type)) for word in words])
+        return _Reads(columns, masks, splat(kb, self.x_zero, row_type), splat(kb, kb.int_const(-128, i8), row_type),
+                      splat(kb, kb.int_const(0, i8), row_type))
+
+    def _channel_base(self, kb: KernelBuilder, channel: SSAValue) -> SSAValue:
+        """What a row's source index needs of its channel: the input channel (row copy),
+        or the first phase plane of the channel."""
+        g = self.geometry
+        if self.planes is None:
+            return kb.addi(self.first_in, channel)
+        return kb.muli(channel, kb.index(g.kernel[1] * g.strides[0]))
 
     def _store_group(
-        self, kb: KernelBuilder, tile: Int8Tile, panel: Panel, group: SSAValue, rows: list[tuple[SSAValue, int] | None],
-        reads: list[tuple[SSAValue, list[SSAValue]]],
+        self, kb: KernelBuilder, tile: Int8Tile, group: SSAValue, rows: list[tuple[SSAValue, int] | None], reads: _Reads,
     ) -> None:
-        """X_col rows ``(channel, tap)`` (None: a zero row past K) interleaved into
+        """X_col rows ``(channel base, tap)`` (None: a zero row past K) interleaved into
         ``panel[group]``."""
-        lanes = tile.lanes
-        row_type = VectorType(i8, [lanes])
+        g = self.geometry
         for v in range(tile.vectors):
             values: list[SSAValue] = []
             for row in rows:
                 if row is None:
-                    values.append(splat(kb, kb.int_const(0, i8), row_type))
+                    values.append(reads.zeros)
                     continue
-                channel, tap = row
-                shift, masks = reads[tap]
-                col = kb.addi(kb.addi(panel.first_col, kb.index(v * lanes)), shift)
-                value = kb.add(vector.MaskedLoadOp(self.x if self.planes is None else self.planes,
-                                                   [*self._row_base(kb, channel, tap), col], masks[v], splat(kb, self.x_zero, row_type)))
-                if self.signed:
-                    value = kb.add(arith.XOrIOp(value, splat(kb, kb.int_const(-128, i8), row_type)))
-                values.append(value)
-            packed = interleave_rows(kb, values, lanes)
-            kb.add(vector.StoreOp(packed, self.scratch.panel, [group, kb.index(v * lanes), kb.index(0)]))
-
-    def _row_base(self, kb: KernelBuilder, channel: SSAValue, tap: int) -> list[SSAValue]:
-        """The indices before the last one of X_col row ``(channel, tap)``'s source row."""
-        if self.planes is None:
-            return [self.image, kb.addi(self.first_in, channel), kb.index(0)]
-        g = self.geometry
-        kw = tap % g.kernel[1]
-        by = self._phase(tap)[1]
-        return [kb.addi(kb.muli(kb.addi(kb.muli(channel, kb.index(g.kernel[1])), kb.index(kw)), kb.index(g.strides[0])), kb.index(by))]
+                base, tap = row
+                if self.planes is None:
+                    source, index = self.x, [self.image, base, kb.index(0)]
+                else:  # plane (c, kw, by) of the channel's first: c * KW * SH + kw * SH + by
+                    source, index = self.planes, [kb.addi(base, kb.index(tap % g.kernel[1] * g.strides[0] + self._phase(tap)[1]))]
+                value = kb.add(vector.MaskedLoadOp(source, [*index, reads.columns[tap][v]], reads.masks[tap][v], reads.zero_point))
+                values.append(kb.add(arith.XOrIOp(value, reads.flip)) if self.signed else value)
+            kb.add(vector.StoreOp(interleave_rows(kb, values, tile.lanes), self.scratch.panel, [group, kb.index(v * tile.lanes), kb.index(0)]))
 
     def _column_sums(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
         ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(ONES, i32), tile.acc_type), tile.bytes_type))
