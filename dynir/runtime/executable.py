@@ -28,10 +28,10 @@ from dynir.dialects.fusion import GroupOp, YieldOp
 from dynir.dialects.nn.base import NNOp
 from dynir.dialects.nn.constant import ConstantOp
 from dynir.ir.types import is_static, numpy_dtype, shape_of, tensor_type
+from dynir.runtime import replay as replay_module
 from dynir.runtime.arena import ArenaPlan, BufferPool, plan_arena
 from dynir.runtime.parallel import is_partitioned, partitioned_call
 from dynir.runtime.pointers import data_pointer
-from dynir.runtime import replay as replay_module
 from dynir.runtime.replay import Replay, record
 
 Kernel = Callable[..., object]
@@ -260,16 +260,16 @@ class Executable:
         return CallPlan(shapes, arena)
 
     def run(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if self._static_plan is not None:
+            replayed = self._replayed(self._static_plan, arrays)
+            if replayed is not None:
+                return replayed
         slots = self.template.copy()
         for slot, array in zip(self.input_slots, arrays):
             slots[slot] = array
         plan = self._static_plan or self._plan(arrays)
         if plan is None:
             return self.run_timed(arrays, None)[0]
-        if plan is self._static_plan:
-            replayed = self._replayed(plan, arrays)
-            if replayed is not None:
-                return replayed
         buffers = self.buffer_pool.take(plan.arena.sizes)
         try:
             for index, (step, shapes) in enumerate(zip(self.steps, plan.shapes)):
