@@ -242,9 +242,9 @@ def quant_epilogue_anchor(op: Operation, mode: str = "auto") -> str | None:
         return "int8 epilogues are off (int8-epilogues=never)"
     if mode == "auto" and not retyping_epilogue_lowers():
         return "the kernel builder does not lower type-changing epilogues yet"
-    from dynir.passes.prepack_weights import activation_rhs_why_not, int8_conv_operands, int8_operands, is_constant_input
+    from dynir.passes.prepack_weights import activation_rhs_why_not, int8_conv_operands, int8_operands
 
-    if op.name == "quant.matmul" and not is_constant_input(op.operands[1]):
+    if op.name == "quant.matmul" and not is_constant(op.operands[1]):
         return activation_rhs_why_not(op, None)
     found = int8_conv_operands(op, None) if op.name == "quant.conv" else int8_operands(op, None)
     return found if isinstance(found, str) else None

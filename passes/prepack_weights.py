@@ -66,10 +66,6 @@ def _constant_input(value: SSAValue, group: GroupOp | None) -> ConstantOp | None
     return None
 
 
-def is_constant_input(value: SSAValue, group: GroupOp | None = None) -> bool:
-    return _constant_input(value, group) is not None
-
-
 def _why_not(op: Operation, weight: ConstantOp | None) -> str | None:
     if weight is None:
         return "not packed: B is not a constant"
@@ -241,7 +237,7 @@ def pack_int8_activation_rhs(op: Operation, group: GroupOp | None) -> Operation 
 def pack_int8_op(op: Operation, group: GroupOp | None) -> Operation | None:
     """Rewrite ``op`` (``quant.matmul``/``quant.gemm``) as ``quant.packed_matmul``; the new
     op, or None (with a remark) when ``op`` does not qualify."""
-    if op.name == "quant.matmul" and not is_constant_input(op.operands[1], group):
+    if op.name == "quant.matmul" and _constant_input(op.operands[1], group) is None:
         return pack_int8_activation_rhs(op, group)
     found = int8_operands(op, group)
     if isinstance(found, str):

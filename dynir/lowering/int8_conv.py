@@ -16,7 +16,7 @@ interleaved by two shuffles into one 64-byte store). ``k = c * taps + tap`` repe
 pattern every ``lcm(4, taps)`` k's, so that period is unrolled (taps, shifts and masks
 static) inside a loop over channels. The masks depend on the tap and the panel only: per
 panel, the ``(oh, ow)`` of its columns (one division) give each tap's lane mask by
-``vecx.in_range`` compares, kept as one 16-bit word per (tap, vector).
+``vecx.in_range`` compares, computed before the channel loop.
 - *row copy*, when every stride is 1 and the output row is as wide as the input row
   (1x1 convs, "same"-padded 3x3 ...): the 16 bytes are consecutive input bytes shifted
   by ``(kh - pad) * W + (kw - pad)``; a lane reads where ``(oh + kh - pad, ow + kw - pad)``
@@ -40,16 +40,13 @@ import math
 from dataclasses import dataclass
 
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerType, VectorType, i1, i8, i32, i64
+from xdsl.dialects.builtin import DYNAMIC_INDEX, VectorType, i1, i8, i32, i64
 from xdsl.ir import SSAValue
 
 from dynir.dialects.quant.packed import DOT_GROUP
 from dynir.dialects.vecx import Dot4Op, InRangeOp
 from dynir.lowering.builder import KernelBuilder
-from dynir.lowering.int8_microkernel import Int8Tile, Panel, broadcast_word, interleave_rows, splat
-
-ONES = 0x01010101
-"""Four bytes of 1: a dot4 against it sums 4 bytes per lane."""
+from dynir.lowering.int8_microkernel import ONES, Int8Tile, Panel, broadcast_word, interleave_rows, splat
 
 
 @dataclass(frozen=True)
@@ -80,17 +77,14 @@ class ConvScratch:
 
     panel: SSAValue
     """The panel in the VNNI layout ``[K/4][NR][4]``."""
-    masks: SSAValue
-    """Per (tap, vector) the lanes whose input lies in the input (one ``lanes``-bit word)."""
     places: SSAValue
     """``(oh, ow)`` of each column of the panel (i64)."""
 
 
 def allocate_conv_scratch(kb: KernelBuilder, tile: Int8Tile, padded_depth: int, geometry: ConvGeometry) -> ConvScratch:
     panel = kb.add(memref.AllocaOp.get(i8, 64, [padded_depth // DOT_GROUP, tile.cols, DOT_GROUP]))
-    masks = kb.add(memref.AllocaOp.get(IntegerType(tile.lanes), 64, [geometry.taps, tile.vectors]))
     places = kb.add(memref.AllocaOp.get(i64, 64, [2, tile.cols]))
-    return ConvScratch(panel, masks, places)
+    return ConvScratch(panel, places)
 
 
 def allocate_phase_planes(kb: KernelBuilder, geometry: ConvGeometry) -> SSAValue:
@@ -211,7 +205,6 @@ class ConvOperands:
     # -- the scratch ---------------------------------------------------------------
 
     def begin(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        self._fill_masks(kb, tile, panel)
         self._copy_rows(kb, tile, panel)
         if self.row_sums:
             self._column_sums(kb, tile, panel)
@@ -228,8 +221,8 @@ class ConvOperands:
         the phase plane's row shift and phase."""
         return divmod(self._tap(tap)[0], self.geometry.strides[0])
 
-    def _fill_masks(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
-        """``masks[tap, v]``: the lanes of vector ``v`` of the panel that read the input
+    def _masks(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> list[list[SSAValue]]:
+        """``masks[tap][v]``: the lanes of vector ``v`` of the panel that read the input
         under ``tap`` (the rest read the zero point): a few vector compares per tap, from
         the ``(oh, ow)`` of the panel's columns (one division per panel)."""
         g = self.geometry
@@ -243,8 +236,8 @@ class ConvOperands:
             wrap = body.cmpi(ow_next, g.out_w, "eq")
             next_ += [body.select(wrap, body.addi(oh, body.index(1)), oh), body.select(wrap, body.index(0), ow_next)]
         lanes_type = VectorType(i64, [tile.lanes])
-        word_type = VectorType(IntegerType(tile.lanes), [1])
         rows = g.in_h if self.planes is None else phase_rows(kb, g)
+        masks: list[list[SSAValue]] = [[] for _ in range(g.taps)]
         for v in range(tile.vectors):
             oh, ow = (kb.add(vector.LoadOp(places, [kb.index(axis), kb.index(v * tile.lanes)], lanes_type)) for axis in (0, 1))
             live = kb.add(vector.CreateMaskOp([kb.subi(panel.left, kb.index(v * tile.lanes))], VectorType(i1, [tile.lanes])))
@@ -254,8 +247,8 @@ class ConvOperands:
                     inside = kb.add(arith.AndIOp(_in_range(kb, oh, dy, rows), _in_range(kb, ow, dx, g.in_w)))
                 else:  # the phase plane's row; its columns are the output's
                     inside = _in_range(kb, oh, self._phase(tap)[0], rows)
-                word = kb.add(vector.BitcastOp(kb.add(arith.AndIOp(inside, live)), word_type))
-                kb.add(vector.StoreOp(word, self.scratch.masks, [kb.index(tap), kb.index(v)]))
+                masks[tap].append(kb.add(arith.AndIOp(inside, live)))
+        return masks
 
     def _copy_rows(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> None:
         """The scratch, 4 X_col rows at a time. ``k = c * taps + tap`` repeats its tap
@@ -285,9 +278,7 @@ class ConvOperands:
     def _reads(self, kb: KernelBuilder, tile: Int8Tile, panel: Panel) -> _Reads:
         g = self.geometry
         row_type = VectorType(i8, [tile.lanes])
-        mask_type = VectorType(i1, [tile.lanes])
         columns: list[list[SSAValue]] = []
-        masks: list[list[SSAValue]] = []
         for tap in range(g.taps):
             if self.planes is None:
                 dy, dx = self._tap(tap)
@@ -295,10 +286,7 @@ class ConvOperands:
             else:
                 shift = kb.muli(kb.index(self._phase(tap)[0]), g.out_w)
             columns.append([kb.addi(kb.addi(panel.first_col, kb.index(v * tile.lanes)), shift) for v in range(tile.vectors)])
-            words = [kb.add(vector.LoadOp(self.scratch.masks, [kb.index(tap), kb.index(v)], VectorType(IntegerType(tile.lanes), [1])))
-                     for v in range(tile.vectors)]
-            masks.append([kb.add(vector.BitcastOp(word, mask_type)) for word in words])
-        return _Reads(columns, masks, splat(kb, self.x_zero, row_type), splat(kb, kb.int_const(-128, i8), row_type),
+        return _Reads(columns, self._masks(kb, tile, panel), splat(kb, self.x_zero, row_type), splat(kb, kb.int_const(-128, i8), row_type),
                       splat(kb, kb.int_const(0, i8), row_type))
 
     def _channel_base(self, kb: KernelBuilder, channel: SSAValue) -> SSAValue:

@@ -52,6 +52,9 @@ INT8_PANEL_VECTORS = 2
 INT8_TILE_ROWS = 8
 """MR: rows of the register tile (8 x 2 accumulators, 2 B vectors, 1 A splat)."""
 
+ONES = 0x01010101
+"""Four bytes of 1: a dot4 against it sums 4 bytes per lane (column sums)."""
+
 SIGN_FLIP = -0x7F7F7F80
 """0x80808080 as i32: xor flips the sign bit of every byte (``a + 128`` for s8 ``a``)."""
 
@@ -260,7 +263,7 @@ def emit_pack_panel(
     zeros = splat(kb, kb.int_const(0, i8), row_type)
     masks = [kb.add(vector.CreateMaskOp([kb.subi(kb.index(columns), kb.addi(first, kb.index(v * lanes)))], VectorType(i1, [lanes])))
              for v in range(tile.vectors)]
-    ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(0x01010101, i32), tile.acc_type), tile.bytes_type))
+    ones = kb.add(vector.BitcastOp(splat(kb, kb.int_const(ONES, i32), tile.acc_type), tile.bytes_type))
     start = [splat(kb, kb.int_const(0, i32), tile.acc_type)] * tile.vectors
     with kb.reduction_loop(kb.index(-(-depth // DOT_GROUP)), start) as (k4, carried, body, next_):
         for v in range(tile.vectors):
