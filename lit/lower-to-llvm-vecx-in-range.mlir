@@ -2,7 +2,7 @@
 
 // The translation of vecx.in_range: lanes inside [0, bound) as one unsigned compare
 // (a negative lane is a huge unsigned one, so it is outside too). The int8 conv's
-// X_col copy makes its padding masks with it and keeps them as 16-bit words (the
+// X_col copy makes its padding masks with it. Stored as a 16-bit word here (the
 // optimiser folds the bitcast into a store of the 16 bits).
 
 // CHECK-LABEL: define void @in_range_mask(
